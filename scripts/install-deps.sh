@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian package Kiln needs to build, test and benchmark.
+# Idempotent: installs only what is missing. Run as root (or with sudo available).
+set -euo pipefail
+
+PKGS=(
+  # build
+  build-essential cmake ninja-build ccache pkg-config
+  # libraries
+  libboost-dev nlohmann-json3-dev libsqlite3-dev libssl-dev libarchive-dev
+  libseccomp-dev libcap-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light
+  # runtimes and real clients
+  python3 awscli zip unzip sqlite3 procps iproute2
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+# Node.js: any install that provides node and npm will do (NodeSource bundles npm).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

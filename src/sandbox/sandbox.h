@@ -1,0 +1,65 @@
+// The sandbox layer: one execution environment = one runtime process tree, isolated
+// from the host and from every other sandbox. One interface, several backends
+// (the jail by default; a microVM later). The worker owns sandboxes; nothing here
+// knows about invocations or HTTP.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace kiln::sandbox {
+
+// What to run and with which limits. Paths named "inside" are paths the runtime sees.
+struct SandboxSpec {
+  std::string id;       // unique per sandbox, [a-z0-9-]{1,64}; names its cgroup and dirs
+  std::string tenant;   // isolation key (account + function): tenants never share a uid
+  std::filesystem::path code_dir;     // host dir, bound read-only at /var/task
+  std::filesystem::path runtime_dir;  // host dir, bound read-only at /var/runtime
+  std::vector<std::filesystem::path> layer_dirs;  // host dirs merged read-only at /opt, in order
+  std::vector<std::string> argv;      // argv[0] is a path inside, e.g. /var/task/bootstrap
+  std::vector<std::string> env;       // complete environment, "KEY=VALUE"
+  uint32_t memory_mb = 128;           // memory limit (MemorySize)
+  uint32_t ephemeral_mb = 512;        // size of the private /tmp (EphemeralStorage)
+  uint16_t runtime_api_port = 9001;   // port of the Runtime API on the sandbox's loopback
+  int output_fd = -1;  // borrowed: stdout and stderr of the runtime are dup'ed from it
+};
+
+class Sandbox {
+ public:
+  virtual ~Sandbox() = default;  // destroys the sandbox if destroy() was not called
+
+  virtual const std::string& id() const = 0;
+  // A listening, non-blocking TCP socket: the runtime's connections to
+  // AWS_LAMBDA_RUNTIME_API arrive here. Owned by the sandbox, valid until destroy().
+  virtual int runtime_api_fd() const = 0;
+  // A pidfd of the sandbox's first process: readable once that process has exited.
+  // Owned by the sandbox, valid until destroy().
+  virtual int exit_fd() const = 0;
+  // Peak memory used by the sandbox's processes, in bytes (0 if unknown).
+  virtual uint64_t max_memory_bytes() const = 0;
+  // True once the memory limit has killed (or refused memory to) a process of it.
+  virtual bool out_of_memory() const = 0;
+  // Kills every process of the sandbox and removes its mounts, cgroup and /tmp.
+  // Idempotent; blocks until done (a few ms). Not thread-safe against itself.
+  virtual void destroy() = 0;
+};
+
+class SandboxBackend {
+ public:
+  virtual ~SandboxBackend() = default;
+  // Creates and starts a sandbox running spec.argv. Returns once the runtime process
+  // has been started (not once it has initialized). Thread-safe.
+  virtual StatusOr<std::unique_ptr<Sandbox>> create(const SandboxSpec& spec) = 0;
+  virtual const char* name() const = 0;
+};
+
+// No isolation at all: runs the runtime as a host child process with /var/task and
+// /var/runtime rewritten to the host paths in argv and env. For in-process tests only.
+std::unique_ptr<SandboxBackend> make_process_backend();
+
+}  // namespace kiln::sandbox
