@@ -58,6 +58,33 @@ class SandboxBackend {
   virtual const char* name() const = 0;
 };
 
+// The jail: the default isolation for untrusted code (see docs/security.md).
+struct JailOptions {
+  // Kiln's sandbox state (Kiln passes <data-dir>/sandboxes). Holds the shared read-only
+  // root skeleton; jails add nothing per sandbox here. Created 0700 if missing.
+  std::filesystem::path state_dir;
+  // Cgroups live at <Kiln's own cgroup>/<cgroup_prefix>/<spec.id> (per hierarchy on v1).
+  std::string cgroup_prefix = "kiln";
+  std::filesystem::path cgroup_root = "/sys/fs/cgroup";
+  // Root inside a sandbox maps to host uid/gid uid_base + k, where k numbers the
+  // tenants in the order this backend first saw them: two tenants never share a uid.
+  // The range [uid_base, uid_base + uid_count) must belong to no host user.
+  uint32_t uid_base = 200000;
+  uint32_t uid_count = 65536;
+  // false (default): the sandbox has its own network namespace with only a loopback.
+  // true: it shares the HOST's network namespace (and so the host's loopback services);
+  // the Runtime API then listens on a host 127.0.0.1 port that AWS_LAMBDA_RUNTIME_API
+  // is rewritten to.
+  bool allow_network = false;
+  uint32_t pids_max = 1024;         // processes and threads per sandbox
+  uint32_t max_open_files = 1024;   // RLIMIT_NOFILE
+  bool cpu_quota = false;           // hard-cap CPU at memory_mb / 1769 vCPUs (else shares only)
+};
+
+// Prepares the backend (root skeleton, cgroup parents, seccomp program). A preparation
+// failure is returned by every create(). create() needs root on the host.
+std::unique_ptr<SandboxBackend> make_jail_backend(JailOptions options);
+
 // No isolation at all: runs the runtime as a host child process with /var/task and
 // /var/runtime rewritten to the host paths in argv and env. For in-process tests only.
 std::unique_ptr<SandboxBackend> make_process_backend();

@@ -1,0 +1,77 @@
+// The assignment service: tracks every execution environment (sandbox) per function
+// version and hands an idle warm one to an invoke. A sandbox is either busy (leased to
+// exactly one invoke) or idle (on its version's idle list). Single-node mode keeps this
+// state in memory: sandboxes do not survive a restart, so neither does their state.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace kiln::assignment {
+
+// What the assignment service needs of a sandbox; implemented by the worker.
+class Assignable {
+ public:
+  virtual ~Assignable() = default;
+  // Sandboxes with equal keys run the same code and configuration.
+  virtual const std::string& key() const = 0;
+  // False once it has failed (crashed, timed out, init error): never reuse it.
+  virtual bool reusable() const = 0;
+  // Tears it down without blocking the caller. Idempotent.
+  virtual void retire() = 0;
+};
+using AssignablePtr = std::shared_ptr<Assignable>;
+
+struct AssignmentStats {
+  uint64_t idle = 0;
+  uint64_t busy = 0;
+};
+
+// Thread-safe. Time is injected so tests control idleness.
+class AssignmentService {
+ public:
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  explicit AssignmentService(Clock clock = [] { return std::chrono::steady_clock::now(); });
+
+  // Leases the most recently used idle sandbox for `key` (LIFO keeps caches warm), or
+  // returns nullptr: then the caller creates one and registers it with add_busy().
+  AssignablePtr acquire(const std::string& key);
+  // Registers a newly created sandbox as busy (leased by the caller).
+  void add_busy(const AssignablePtr& sandbox);
+  // Ends a lease: the sandbox goes back to idle, or is retired if it is not reusable or
+  // its key has been retired meanwhile.
+  void release(const AssignablePtr& sandbox);
+  // Forgets a sandbox that died; retires it.
+  void remove(const AssignablePtr& sandbox);
+  // A key's code or configuration was replaced: idle sandboxes are retired now, busy
+  // ones when released.
+  void retire_key(const std::string& key);
+  // Retires sandboxes idle for longer than max_idle. Returns how many.
+  size_t reap_idle(std::chrono::steady_clock::duration max_idle);
+  // Retires everything (shutdown).
+  void retire_all();
+  AssignmentStats stats() const;
+
+ private:
+  struct Idle {
+    AssignablePtr sandbox;
+    std::chrono::steady_clock::time_point since;
+  };
+  struct PerKey {
+    std::vector<Idle> idle;  // most recently released last
+    uint64_t busy = 0;
+    bool retired = false;
+  };
+
+  Clock clock_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, PerKey> keys_;  // guarded by mu_
+};
+
+}  // namespace kiln::assignment

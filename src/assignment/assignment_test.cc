@@ -1,0 +1,100 @@
+#include "assignment/assignment.h"
+
+#include <gtest/gtest.h>
+
+namespace kiln::assignment {
+namespace {
+
+class FakeSandbox : public Assignable {
+ public:
+  explicit FakeSandbox(std::string key) : key_(std::move(key)) {}
+  const std::string& key() const override { return key_; }
+  bool reusable() const override { return reusable_; }
+  void retire() override { retired_++; }
+  std::string key_;
+  bool reusable_ = true;
+  int retired_ = 0;
+};
+
+struct FakeClock {
+  std::chrono::steady_clock::time_point now{};
+};
+
+TEST(Assignment, IdleSandboxIsReusedForTheSameKeyOnly) {
+  AssignmentService a;
+  auto s = std::make_shared<FakeSandbox>("A#1");
+  EXPECT_EQ(a.acquire("A#1"), nullptr);
+  a.add_busy(s);
+  a.release(s);
+  EXPECT_EQ(a.acquire("B#1"), nullptr);
+  EXPECT_EQ(a.acquire("A#1"), s);
+  EXPECT_EQ(a.acquire("A#1"), nullptr) << "a leased sandbox is never handed out twice";
+}
+
+TEST(Assignment, MostRecentlyReleasedIsLeasedFirst) {
+  AssignmentService a;
+  auto s1 = std::make_shared<FakeSandbox>("A");
+  auto s2 = std::make_shared<FakeSandbox>("A");
+  a.add_busy(s1);
+  a.add_busy(s2);
+  a.release(s1);
+  a.release(s2);
+  EXPECT_EQ(a.acquire("A"), s2);
+  EXPECT_EQ(a.acquire("A"), s1);
+}
+
+TEST(Assignment, BrokenSandboxIsRetiredNotReused) {
+  AssignmentService a;
+  auto s = std::make_shared<FakeSandbox>("A");
+  a.add_busy(s);
+  s->reusable_ = false;
+  a.release(s);
+  EXPECT_EQ(s->retired_, 1);
+  EXPECT_EQ(a.acquire("A"), nullptr);
+}
+
+TEST(Assignment, RetiredKeyRetiresIdleNowAndBusyOnRelease) {
+  AssignmentService a;
+  auto idle = std::make_shared<FakeSandbox>("A");
+  auto busy = std::make_shared<FakeSandbox>("A");
+  a.add_busy(idle);
+  a.add_busy(busy);
+  a.release(idle);
+  a.retire_key("A");
+  EXPECT_EQ(idle->retired_, 1);
+  EXPECT_EQ(busy->retired_, 0);
+  a.release(busy);
+  EXPECT_EQ(busy->retired_, 1) << "old code must not serve after an update";
+  EXPECT_EQ(a.acquire("A"), nullptr);
+  EXPECT_EQ(a.stats().busy + a.stats().idle, 0u);
+}
+
+TEST(Assignment, ReapIdleRetiresOnlyOldSandboxes) {
+  FakeClock clock;
+  AssignmentService a([&] { return clock.now; });
+  auto old_one = std::make_shared<FakeSandbox>("A");
+  auto young = std::make_shared<FakeSandbox>("A");
+  a.add_busy(old_one);
+  a.add_busy(young);
+  a.release(old_one);
+  clock.now += std::chrono::seconds(50);
+  a.release(young);
+  clock.now += std::chrono::seconds(20);
+  EXPECT_EQ(a.reap_idle(std::chrono::seconds(60)), 1u);
+  EXPECT_EQ(old_one->retired_, 1);
+  EXPECT_EQ(young->retired_, 0);
+  EXPECT_EQ(a.acquire("A"), young);
+}
+
+TEST(Assignment, RemoveForgetsADeadIdleSandbox) {
+  AssignmentService a;
+  auto s = std::make_shared<FakeSandbox>("A");
+  a.add_busy(s);
+  a.release(s);
+  a.remove(s);
+  EXPECT_EQ(s->retired_, 1);
+  EXPECT_EQ(a.acquire("A"), nullptr);
+}
+
+}  // namespace
+}  // namespace kiln::assignment

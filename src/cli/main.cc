@@ -1,0 +1,70 @@
+// kiln: the single binary. `kiln serve` runs a node; other subcommands come with the
+// operator's CLI.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "cli/server.h"
+
+namespace {
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: kiln serve [--listen HOST:PORT] [--data-dir DIR] [--region REGION]\n"
+               "                  [--sandbox-backend jail|process] [--sandbox-idle-seconds N]\n"
+               "                  [--threads N] [--runtimes-dir DIR]\n"
+               "defaults: --listen 127.0.0.1:9001 --data-dir ./.kiln --region us-east-1\n");
+}
+
+bool parse_uint(const char* s, uint64_t* out) {
+  if (!s || !*s) return false;
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(s, &end, 10);
+  if (*end != '\0') return false;
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "serve") != 0) {
+    usage();
+    return argc < 2 ? 2 : (std::strcmp(argv[1], "--help") == 0 ? 0 : 2);
+  }
+  kiln::cli::ServeOptions o;
+  for (int i = 2; i < argc; ++i) {
+    std::string flag = argv[i];
+    const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
+    uint64_t n = 0;
+    if (flag == "--help" || flag == "-h") {
+      usage();
+      return 0;
+    }
+    if (!value) {
+      std::fprintf(stderr, "kiln: %s needs a value\n", flag.c_str());
+      return 2;
+    }
+    ++i;
+    if (flag == "--listen") {
+      o.listen = value;
+    } else if (flag == "--data-dir") {
+      o.data_dir = value;
+    } else if (flag == "--region") {
+      o.region = value;
+    } else if (flag == "--runtimes-dir") {
+      o.runtimes_dir = value;
+    } else if (flag == "--sandbox-backend") {
+      o.sandbox_backend = value;
+    } else if (flag == "--sandbox-idle-seconds" && parse_uint(value, &n)) {
+      o.sandbox_idle_seconds = static_cast<uint32_t>(n);
+    } else if (flag == "--threads" && parse_uint(value, &n)) {
+      o.threads = static_cast<unsigned>(n);
+    } else {
+      std::fprintf(stderr, "kiln: bad option %s %s\n", flag.c_str(), value);
+      usage();
+      return 2;
+    }
+  }
+  return kiln::cli::serve(o);
+}

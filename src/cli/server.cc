@@ -1,0 +1,227 @@
+#include "cli/server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/http/field.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "api/frontend.h"
+#include "api/key_ring.h"
+#include "api/responses.h"
+#include "assignment/assignment.h"
+#include "common/crypto.h"
+#include "common/log.h"
+#include "placement/placement.h"
+#include "registry/code_store.h"
+#include "registry/registry.h"
+#include "registry/store.h"
+#include "sandbox/sandbox.h"
+#include "worker/worker.h"
+
+namespace kiln::cli {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr uint64_t kMaxRequestBody = 70167211;  // Lambda's limit for a direct zip upload request
+
+std::string get_or_create_meta(registry::Store& store, const std::string& key, const std::function<std::string()>& make) {
+  if (auto v = store.get_meta(key)) return *v;
+  std::string v = make();
+  if (Status s = store.put_meta(key, v); !s.ok()) {
+    log::error(s.message());
+    std::exit(1);
+  }
+  return v;
+}
+
+// The root account's key: from the environment, or generated once and kept in the store.
+registry::AccessKey root_key(registry::Store& store, const std::string& account) {
+  const char* id = std::getenv("KILN_ACCESS_KEY_ID");
+  const char* secret = std::getenv("KILN_SECRET_ACCESS_KEY");
+  if (id && secret && *id && *secret) return {id, secret, account};
+  return {get_or_create_meta(store, "root_access_key_id",
+                             [] { return "AKIA" + crypto::random_string(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"); }),
+          get_or_create_meta(store, "root_secret_access_key",
+                             [] {
+                               return crypto::random_string(
+                                   40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+                             }),
+          account};
+}
+
+void write_credentials_file(const std::filesystem::path& file, const registry::AccessKey& key, const std::string& region) {
+  std::filesystem::path tmp = file;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "[kiln]\naws_access_key_id = " << key.access_key_id << "\naws_secret_access_key = "
+        << key.secret_access_key << "\nregion = " << region << "\n";
+  }
+  ::chmod(tmp.c_str(), 0600);
+  std::filesystem::rename(tmp, file);
+}
+
+bool split_host_port(const std::string& listen, std::string* host, uint16_t* port) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  *host = listen.substr(0, colon);
+  std::string p = listen.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) return false;
+  unsigned long v = std::stoul(p);
+  if (v > 65535) return false;
+  *port = static_cast<uint16_t>(v);
+  if (host->size() > 1 && host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
+  return true;
+}
+
+std::filesystem::path default_runtimes_dir() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    auto beside = exe.parent_path().parent_path() / "runtimes";
+    if (std::filesystem::exists(beside / "python3.11")) return beside;
+  }
+  return KILN_RUNTIMES_DIR;
+}
+
+}  // namespace
+
+int serve(const ServeOptions& o) {
+  std::string host;
+  uint16_t port = 0;
+  if (!split_host_port(o.listen, &host, &port)) {
+    std::fprintf(stderr, "kiln: --listen wants HOST:PORT, got %s\n", o.listen.c_str());
+    return 2;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(o.data_dir, ec);
+  ::chmod(o.data_dir.c_str(), 0700);
+  auto store_or = registry::Store::open(o.data_dir / "kiln.db");
+  if (!store_or.ok()) {
+    std::fprintf(stderr, "kiln: %s\n", store_or.status().message().c_str());
+    return 1;
+  }
+  auto store = std::move(store_or).value();
+  registry::CodeStore code(o.data_dir / "code");
+  worker::LogStore logs(o.data_dir / "logs");
+
+  const std::string account = get_or_create_meta(*store, "account_id", [] {
+    std::string digits = crypto::random_string(12, "0123456789");
+    if (digits[0] == '0') digits[0] = '1';
+    return digits;
+  });
+  const std::string url_secret = get_or_create_meta(*store, "url_secret", [] { return crypto::hex(crypto::random_bytes(32)); });
+  registry::AccessKey root = root_key(*store, account);
+  store->put_access_key(root);
+  write_credentials_file(o.data_dir / "credentials", root, o.region);
+
+  api::KeyRing keys;
+  for (const auto& k : store->access_keys()) keys.add({k.access_key_id, k.secret_access_key, k.account_id});
+
+  registry::Registry registry(*store, code, o.region);
+  if (Status s = registry.load(); !s.ok()) {
+    std::fprintf(stderr, "kiln: %s\n", s.message().c_str());
+    return 1;
+  }
+
+  std::unique_ptr<sandbox::SandboxBackend> backend;
+  if (o.sandbox_backend == "process") {
+    backend = sandbox::make_process_backend();
+  } else {
+    std::fprintf(stderr, "kiln: unknown sandbox backend %s\n", o.sandbox_backend.c_str());
+    return 2;
+  }
+
+  asio::io_context io;
+  worker::WorkerOptions wopts;
+  wopts.runtimes_dir = o.runtimes_dir.empty() ? default_runtimes_dir() : o.runtimes_dir;
+  wopts.region = o.region;
+  worker::Worker worker(io, *backend, logs, wopts);
+  placement::PlacementService placement({&worker});
+  assignment::AssignmentService assignment;
+  registry.on_retired([&](const registry::FunctionVersionPtr& old) { assignment.retire_key(old->sandbox_key()); });
+
+  api::Frontend frontend(io, api::FrontendDeps{registry, code, assignment, placement, keys, o.region, url_secret,
+                                               o.concurrency_limit});
+
+  tcp::acceptor acceptor(io);
+  boost::system::error_code bec;
+  tcp::endpoint endpoint(asio::ip::make_address(host, bec), port);
+  if (bec) {
+    std::fprintf(stderr, "kiln: bad listen address %s\n", host.c_str());
+    return 2;
+  }
+  acceptor.open(endpoint.protocol(), bec);
+  acceptor.set_option(tcp::acceptor::reuse_address(true), bec);
+  acceptor.bind(endpoint, bec);
+  if (!bec) acceptor.listen(asio::socket_base::max_listen_connections, bec);
+  if (bec) {
+    std::fprintf(stderr, "kiln: cannot listen on %s: %s\n", o.listen.c_str(), bec.message().c_str());
+    return 1;
+  }
+  net::ServerOptions sopts;
+  sopts.body_limit = kMaxRequestBody;
+  sopts.too_large = [] {
+    return api::error_response({413, "RequestEntityTooLargeException",
+                                "Request must be smaller than " + std::to_string(kMaxRequestBody) + " bytes"},
+                               registry::new_uuid());
+  };
+  auto server = std::make_shared<net::HttpServer>(
+      io, std::move(acceptor),
+      [&frontend](net::Request&& r, net::ResponderPtr responder) { frontend.handle(std::move(r), std::move(responder)); },
+      sopts);
+  server->start();
+
+  asio::steady_timer reaper(io);
+  std::function<void()> reap = [&] {
+    reaper.expires_after(std::chrono::seconds(1));
+    reaper.async_wait([&](boost::system::error_code e) {
+      if (e) return;
+      assignment.reap_idle(std::chrono::seconds(o.sandbox_idle_seconds));
+      reap();
+    });
+  };
+  reap();
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int) {
+    log::info("stopping");
+    server->stop();
+    reaper.cancel();
+    assignment.retire_all();
+    io.stop();
+  });
+
+  std::printf("Kiln is serving the Lambda API at http://%s:%u (region %s, account %s)\n"
+              "  data directory: %s (sandbox backend: %s)\n"
+              "  credentials:    %s (profile kiln)\n"
+              "Try it:\n"
+              "  AWS_SHARED_CREDENTIALS_FILE=%s AWS_PROFILE=kiln aws lambda list-functions --endpoint-url http://%s:%u\n",
+              host.c_str(), server->port(), o.region.c_str(), account.c_str(), o.data_dir.c_str(),
+              backend->name(), (o.data_dir / "credentials").c_str(), (o.data_dir / "credentials").c_str(),
+              host.c_str(), server->port());
+  std::fflush(stdout);
+
+  unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : pool) t.join();
+  frontend.shutdown();
+  assignment.retire_all();
+  worker.drain();
+  return 0;
+}
+
+}  // namespace kiln::cli

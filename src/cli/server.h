@@ -1,0 +1,24 @@
+// `kiln serve`: wires every component of a single node into one process.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace kiln::cli {
+
+struct ServeOptions {
+  std::string listen = "127.0.0.1:9001";
+  std::filesystem::path data_dir = ".kiln";
+  std::string region = "us-east-1";
+  std::filesystem::path runtimes_dir;  // default: compiled-in source tree's runtimes/
+  std::string sandbox_backend = "jail";
+  uint32_t sandbox_idle_seconds = 300;
+  unsigned threads = 0;  // event-loop threads; 0 = one per core
+  uint64_t concurrency_limit = 1000;
+};
+
+// Runs until SIGINT or SIGTERM. Returns the process exit code.
+int serve(const ServeOptions& options);
+
+}  // namespace kiln::cli

@@ -1,0 +1,65 @@
+// A function version's configuration: an immutable snapshot shared by the control
+// plane (registry), the invoke path (api, assignment) and the worker that starts its
+// sandboxes. A change of code or configuration makes a new snapshot with a new
+// revision; sandboxes are keyed by it, so old code never serves after an update.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace kiln::registry {
+
+struct FunctionVersion {
+  std::string account_id;
+  std::string region;
+  std::string name;
+  std::string version = "$LATEST";
+  std::string runtime;
+  std::string handler;
+  std::string role;
+  std::string description;
+  uint32_t memory_mb = 128;
+  uint32_t timeout_s = 3;
+  uint32_t ephemeral_mb = 512;
+  std::vector<std::pair<std::string, std::string>> environment;  // user variables
+  std::map<std::string, std::string> tags;
+  std::string code_hex;      // CodeStore identity
+  std::string code_sha256;   // base64, Lambda's CodeSha256
+  uint64_t code_size = 0;
+  std::string revision_id;   // UUID, new on every change
+  std::string last_modified; // "2026-11-28T04:30:00.000+0000"
+  std::filesystem::path code_dir;  // extracted tree (derived from code_hex at load)
+
+  // arn:aws:lambda:REGION:ACCOUNT:function:NAME
+  std::string arn() const;
+  // Sandboxes of this exact code and configuration share this key.
+  std::string sandbox_key() const { return arn() + ":" + version + "#" + revision_id; }
+  std::string log_group() const { return "/aws/lambda/" + name; }
+};
+
+using FunctionVersionPtr = std::shared_ptr<const FunctionVersion>;
+
+// Lambda's FunctionConfiguration shape.
+nlohmann::json configuration_json(const FunctionVersion& f);
+// Kiln's durable record (all fields) and back.
+nlohmann::json record_json(const FunctionVersion& f);
+FunctionVersion from_record_json(const nlohmann::json& j);
+
+// Runtimes Kiln ships, with what the sandbox starts for each.
+struct RuntimeInfo {
+  const char* name;
+  const char* bootstrap;  // path inside the sandbox
+  const char* runtime_dir_name;  // folder under the runtimes directory bound at /var/runtime
+  bool needs_handler;
+};
+const RuntimeInfo* find_runtime(const std::string& name);
+std::string supported_runtimes_list();
+
+}  // namespace kiln::registry

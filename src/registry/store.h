@@ -1,0 +1,51 @@
+// Kiln's embedded durable store: SQLite in WAL mode under the data directory. Holds
+// the server's identity (account, secrets), access keys and function records. Every
+// write is a committed, synced transaction before it returns.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+struct sqlite3;
+
+namespace kiln::registry {
+
+struct AccessKey {
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string account_id;
+};
+
+// Thread-safe (one connection, serialized by a mutex).
+class Store {
+ public:
+  static StatusOr<std::unique_ptr<Store>> open(const std::filesystem::path& file);
+  ~Store();
+
+  std::optional<std::string> get_meta(const std::string& key);
+  Status put_meta(const std::string& key, const std::string& value);
+
+  std::vector<AccessKey> access_keys();
+  Status put_access_key(const AccessKey& key);
+
+  // Function records, as JSON text, keyed by (account, name, version).
+  std::vector<std::string> function_records();
+  Status put_function(const std::string& account, const std::string& name,
+                      const std::string& version, const std::string& record);
+  Status delete_function(const std::string& account, const std::string& name);
+
+ private:
+  explicit Store(sqlite3* db) : db_(db) {}
+  Status exec(const char* sql);
+
+  std::mutex mu_;
+  sqlite3* db_;  // guarded by mu_
+};
+
+}  // namespace kiln::registry

@@ -1,0 +1,233 @@
+#include "sandbox/cgroup.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace kiln::sandbox {
+namespace fs = std::filesystem;
+namespace {
+
+Status errno_status(const std::string& what, int err) {
+  return ServiceError("cgroup: " + what + ": " + std::strerror(err));
+}
+
+// Writes value to a cgroup control file. O_CREAT is harmless on cgroupfs (it cannot
+// create files) and lets tests use a plain directory tree.
+int write_control(const fs::path& file, const std::string& value) {
+  // SAFETY: fd is closed on every path.
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errno;
+  int err = ::write(fd, value.data(), value.size()) == static_cast<ssize_t>(value.size()) ? 0 : errno;
+  ::close(fd);
+  return err;
+}
+
+Status write_required(const fs::path& file, const std::string& value) {
+  int err = write_control(file, value);
+  return err == 0 ? Status::Ok() : errno_status("write " + file.string(), err);
+}
+
+std::string read_control(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The value of "key N" in a flat-keyed file (memory.events, memory.oom_control).
+uint64_t keyed_value(const std::string& text, std::string_view key) {
+  std::istringstream in(text);
+  std::string k;
+  uint64_t v;
+  while (in >> k >> v) {
+    if (k == key) return v;
+  }
+  return 0;
+}
+
+bool has_word(const std::string& text, std::string_view word) {
+  std::istringstream in(text);
+  std::string w;
+  while (in >> w) {
+    if (w == word) return true;
+  }
+  return false;
+}
+
+Status make_dirs(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  return ec ? ServiceError("cgroup: mkdir " + dir.string() + ": " + ec.message()) : Status::Ok();
+}
+
+// v2: enables controllers for the children of dir; moves dir's own processes into
+// dir/supervisor when the no-internal-process rule refuses.
+Status enable_subtree(const fs::path& dir, const std::string& controllers, bool may_move) {
+  int err = write_control(dir / "cgroup.subtree_control", controllers);
+  if (err == EBUSY && may_move) {
+    fs::path leaf = dir / "supervisor";
+    if (Status s = make_dirs(leaf); !s.ok()) return s;
+    std::istringstream pids(read_control(dir / "cgroup.procs"));
+    std::string pid;
+    while (pids >> pid) write_control(leaf / "cgroup.procs", pid);  // exited pids: fine
+    err = write_control(dir / "cgroup.subtree_control", controllers);
+  }
+  return err == 0 ? Status::Ok() : errno_status("enable " + controllers + " in " + dir.string(), err);
+}
+
+}  // namespace
+
+StatusOr<std::string> cgroup_path_of(std::string_view self_cgroup, std::string_view controller) {
+  std::istringstream in{std::string(self_cgroup)};
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    std::string ctrls = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    if (controller.empty()) {
+      if (ctrls.empty() && line.compare(0, a, "0") == 0) return path;
+      continue;
+    }
+    std::istringstream cs(ctrls);
+    std::string c;
+    while (std::getline(cs, c, ',')) {
+      if (c == controller) return path;
+    }
+  }
+  return ServiceError("cgroup: no " + std::string(controller.empty() ? "unified" : controller) +
+                      " entry in /proc/self/cgroup");
+}
+
+StatusOr<CgroupLayout> CgroupLayout::detect(const fs::path& root, std::string_view self_cgroup,
+                                            const std::string& prefix) {
+  CgroupLayout layout;
+  std::string available = read_control(root / "cgroup.controllers");
+  if (has_word(available, "memory")) {
+    layout.v2_ = true;
+    auto self = cgroup_path_of(self_cgroup, "");
+    if (!self.ok()) return self.status();
+    fs::path own = root / fs::path(*self).relative_path();
+    std::string want;
+    for (const char* c : {"memory", "pids", "cpu"}) {
+      if (has_word(read_control(own / "cgroup.controllers"), c)) want += std::string(want.empty() ? "+" : " +") + c;
+    }
+    if (want.find("memory") == std::string::npos) {
+      return ServiceError("cgroup: the memory controller is not delegated to " + own.string());
+    }
+    if (Status s = enable_subtree(own, want, /*may_move=*/true); !s.ok()) return s;
+    fs::path base = own / prefix;
+    if (Status s = make_dirs(base); !s.ok()) return s;
+    if (Status s = enable_subtree(base, want, /*may_move=*/false); !s.ok()) return s;
+    layout.bases_.push_back(base);
+    layout.controllers_.push_back("");
+    return layout;
+  }
+  for (const char* c : {"memory", "pids", "cpu"}) {
+    if (!fs::is_directory(root / c)) {
+      if (std::string_view(c) == "memory") return ServiceError("cgroup: no memory controller under " + root.string());
+      continue;
+    }
+    auto self = cgroup_path_of(self_cgroup, c);
+    if (!self.ok()) return self.status();
+    fs::path base = root / c / fs::path(*self).relative_path() / prefix;
+    if (Status s = make_dirs(base); !s.ok()) return s;
+    layout.bases_.push_back(base);
+    layout.controllers_.push_back(c);
+  }
+  return layout;
+}
+
+StatusOr<SandboxCgroup> CgroupLayout::create(const std::string& id, const CgroupLimits& limits) const {
+  SandboxCgroup cg;
+  cg.v2_ = v2_;
+  for (const fs::path& base : bases_) {
+    fs::path dir = base / id;
+    if (::mkdir(dir.c_str(), 0755) != 0) return errno_status("mkdir " + dir.string(), errno);
+    cg.dirs_.push_back(dir);
+  }
+  const std::string mem = std::to_string(limits.memory_bytes);
+  const std::string pids = std::to_string(limits.pids_max);
+  const int64_t quota = std::max<int64_t>(1000, std::llround(limits.vcpus * 100000));
+  if (v2_) {
+    const fs::path& d = cg.dirs_[0];
+    cg.memory_dir_ = d;
+    if (Status s = write_required(d / "memory.max", mem); !s.ok()) return s;
+    write_control(d / "memory.swap.max", "0");  // absent without swap accounting
+    write_control(d / "pids.max", pids);
+    int64_t weight = std::clamp<int64_t>(std::llround(limits.vcpus * 100), 1, 10000);
+    write_control(d / "cpu.weight", std::to_string(weight));
+    if (limits.cpu_quota) write_control(d / "cpu.max", std::to_string(quota) + " 100000");
+  } else {
+    for (size_t i = 0; i < cg.dirs_.size(); ++i) {
+      const fs::path& d = cg.dirs_[i];
+      if (controllers_[i] == "memory") {
+        cg.memory_dir_ = d;
+        if (Status s = write_required(d / "memory.limit_in_bytes", mem); !s.ok()) return s;
+        // No swap: memsw equal to the limit where swap accounting exists.
+        if (write_control(d / "memory.memsw.limit_in_bytes", mem) != 0) {
+          write_control(d / "memory.swappiness", "0");
+        }
+      } else if (controllers_[i] == "pids") {
+        if (Status s = write_required(d / "pids.max", pids); !s.ok()) return s;
+      } else if (controllers_[i] == "cpu") {
+        int64_t shares = std::max<int64_t>(2, std::llround(limits.vcpus * 1024));
+        write_control(d / "cpu.shares", std::to_string(shares));
+        if (limits.cpu_quota) write_control(d / "cpu.cfs_quota_us", std::to_string(quota));
+      }
+    }
+  }
+  for (const fs::path& d : cg.dirs_) {
+    UniqueFd fd(::open((d / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd.valid()) return errno_status("open " + (d / "cgroup.procs").string(), errno);
+    cg.procs_.push_back(std::move(fd));
+  }
+  return cg;
+}
+
+uint64_t SandboxCgroup::peak_memory_bytes() const {
+  if (memory_dir_.empty()) return 0;
+  std::string v = read_control(memory_dir_ / (v2_ ? "memory.peak" : "memory.max_usage_in_bytes"));
+  return std::strtoull(v.c_str(), nullptr, 10);
+}
+
+bool SandboxCgroup::out_of_memory() const {
+  if (memory_dir_.empty()) return false;
+  if (v2_) return keyed_value(read_control(memory_dir_ / "memory.events"), "oom_kill") > 0;
+  std::string oom = read_control(memory_dir_ / "memory.oom_control");
+  if (oom.find("oom_kill ") != std::string::npos) return keyed_value(oom, "oom_kill") > 0;
+  return std::strtoull(read_control(memory_dir_ / "memory.failcnt").c_str(), nullptr, 10) > 0;
+}
+
+Status SandboxCgroup::remove() {
+  procs_.clear();
+  Status result;
+  for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
+    // A cgroup is busy for a moment after its last task was reaped; bounded retry.
+    int err = 0;
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      if (::rmdir(it->c_str()) == 0 || errno == ENOENT) {
+        err = 0;
+        break;
+      }
+      err = errno;
+      if (err != EBUSY) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(250));
+    }
+    if (err != 0 && result.ok()) result = errno_status("rmdir " + it->string(), err);
+  }
+  dirs_.clear();
+  memory_dir_.clear();
+  return result;
+}
+
+}  // namespace kiln::sandbox

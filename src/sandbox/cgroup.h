@@ -1,0 +1,80 @@
+// Per-sandbox cgroups: memory, pids and CPU limits, peak memory and OOM reporting.
+// Works with cgroup v2 (unified hierarchy with controllers) and with v1 (one
+// hierarchy per controller). Kiln's sandboxes live under Kiln's own cgroup:
+//   v1: <root>/<controller>/<kiln's cgroup for it>/<prefix>/<id>
+//   v2: <root>/<kiln's cgroup>/<prefix>/<id>
+// The filesystem root and Kiln's own cgroup are injected so tests can use a fake tree.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "sandbox/unique_fd.h"
+
+namespace kiln::sandbox {
+
+struct CgroupLimits {
+  uint64_t memory_bytes = 128ull << 20;
+  uint32_t pids_max = 1024;
+  // CPU share in proportion to memory: 1.0 = one vCPU (Lambda gives one at 1769 MB).
+  double vcpus = 128.0 / 1769.0;
+  bool cpu_quota = false;  // also cap CPU time at vcpus (cfs quota / cpu.max)
+};
+
+// The cgroups of one sandbox. Owns its directories until remove().
+class SandboxCgroup {
+ public:
+  SandboxCgroup() = default;
+  SandboxCgroup(SandboxCgroup&&) = default;
+  SandboxCgroup& operator=(SandboxCgroup&&) = default;
+  ~SandboxCgroup() { remove(); }
+
+  // Open cgroup.procs files: a process joins the sandbox's cgroups by writing "0" to
+  // each. Valid until remove().
+  const std::vector<UniqueFd>& procs_fds() const { return procs_; }
+  // Peak memory usage (v1 memory.max_usage_in_bytes, v2 memory.peak); 0 if unknown.
+  uint64_t peak_memory_bytes() const;
+  // True once the memory limit killed a process (oom_kill count > 0).
+  bool out_of_memory() const;
+  // Removes the directories; the cgroups must hold no live process. Idempotent.
+  Status remove();
+
+ private:
+  friend class CgroupLayout;
+  bool v2_ = false;
+  std::filesystem::path memory_dir_;      // where the memory files are
+  std::vector<std::filesystem::path> dirs_;  // every directory created, one per hierarchy
+  std::vector<UniqueFd> procs_;
+};
+
+// Where and how Kiln creates cgroups. Detected once; create() is thread-safe.
+class CgroupLayout {
+ public:
+  // root: the cgroup filesystem root ("/sys/fs/cgroup"); self_cgroup: the contents of
+  // /proc/self/cgroup. Creates the <prefix> parent(s). On v2 it enables the memory,
+  // pids and cpu controllers for the subtree; if Kiln's own cgroup holds processes (the
+  // no-internal-process rule), they are moved first into <kiln's cgroup>/supervisor.
+  static StatusOr<CgroupLayout> detect(const std::filesystem::path& root,
+                                       std::string_view self_cgroup, const std::string& prefix);
+
+  bool v2() const { return v2_; }
+  // Creates <prefix>/<id> with the limits. Fails if it exists.
+  StatusOr<SandboxCgroup> create(const std::string& id, const CgroupLimits& limits) const;
+  // The parent directories (for tests and for cleanup of earlier runs).
+  const std::vector<std::filesystem::path>& bases() const { return bases_; }
+
+ private:
+  bool v2_ = false;
+  // v2: one base. v1: memory first, then pids and cpu when present.
+  std::vector<std::filesystem::path> bases_;
+  std::vector<std::string> controllers_;  // v1 hierarchy name of each base
+};
+
+// The path of the given controller ("" = the v2 unified one) in /proc/self/cgroup text.
+StatusOr<std::string> cgroup_path_of(std::string_view self_cgroup, std::string_view controller);
+
+}  // namespace kiln::sandbox

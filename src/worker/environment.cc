@@ -1,0 +1,462 @@
+#include "worker/environment.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/field.hpp>
+
+#include <cmath>
+#include <cstdio>
+
+#include "common/log.h"
+
+namespace kiln::worker {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::string_view kPrefix = "/2018-06-01/runtime/";
+constexpr size_t kTailBytes = 4096;
+constexpr auto kInitLimit = std::chrono::seconds(10);  // Lambda's init phase limit
+
+net::Response runtime_reply(http::status status, std::string body) {
+  net::Response r(status, 11);
+  r.set(http::field::content_type, "application/json");
+  r.body() = std::move(body);
+  return r;
+}
+
+net::Response accepted() { return runtime_reply(http::status::accepted, R"({"status":"OK"})"); }
+
+net::Response runtime_error(http::status status, const std::string& type, const std::string& message) {
+  return runtime_reply(status, R"({"errorMessage":")" + message + R"(","errorType":")" + type + R"("})");
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+std::string error_document(const std::string& type, const std::string& message) {
+  return R"({"errorType":")" + json_escape(type) + R"(","errorMessage":")" + json_escape(message) + R"("})";
+}
+
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+int dup_cloexec(int fd) {
+  // SAFETY: duplicates a descriptor the sandbox owns so Asio can own its copy.
+  return ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+}  // namespace
+
+Environment::Environment(asio::io_context& io, registry::FunctionVersionPtr function,
+                         std::unique_ptr<sandbox::Sandbox> sandbox, int output_fd,
+                         std::unique_ptr<LogStream> log, Hooks hooks)
+    : io_(io), function_(std::move(function)), key_(function_->sandbox_key()), id_(sandbox->id()),
+      hooks_(std::move(hooks)), sandbox_(std::move(sandbox)), log_(std::move(log)),
+      exit_watch_(io), output_(io), timer_(io), created_(std::chrono::steady_clock::now()) {
+  boost::system::error_code ec;
+  exit_watch_.assign(dup_cloexec(sandbox_->exit_fd()), ec);
+  output_.assign(output_fd, ec);
+  output_.non_blocking(true, ec);
+}
+
+Environment::~Environment() {
+  if (sandbox_ && hooks_.destroy) hooks_.destroy(std::move(sandbox_));
+}
+
+void Environment::start() {
+  std::weak_ptr<Environment> weak = weak_from_this();
+  std::lock_guard lock(mu_);
+  boost::system::error_code ec;
+  tcp::acceptor acceptor(io_);
+  acceptor.assign(tcp::v4(), dup_cloexec(sandbox_->runtime_api_fd()), ec);
+  net::ServerOptions options;
+  options.body_limit = 7 * 1024 * 1024;
+  options.too_large = [weak]() {
+    if (auto self = weak.lock()) return self->on_response_too_large();
+    return runtime_error(http::status::payload_too_large, "RequestEntityTooLarge", "request too large");
+  };
+  runtime_api_ = std::make_shared<net::HttpServer>(
+      io_, std::move(acceptor),
+      [weak](net::Request&& request, net::ResponderPtr responder) {
+        if (auto self = weak.lock()) {
+          self->on_runtime_request(std::move(request), std::move(responder));
+        } else {
+          responder->respond(runtime_error(http::status::gone, "SandboxGone", "sandbox retired"));
+        }
+      },
+      std::move(options));
+  runtime_api_->start();
+  exit_watch_.async_wait(asio::posix::stream_descriptor::wait_read, [weak](boost::system::error_code ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->on_exit();
+  });
+  arm_timer_locked(kInitLimit, 0);
+  watch_output();
+}
+
+bool Environment::reusable() const {
+  std::lock_guard lock(mu_);
+  return !broken_ && !dead_;
+}
+
+void Environment::watch_output() {
+  std::weak_ptr<Environment> weak = weak_from_this();
+  output_.async_wait(asio::posix::stream_descriptor::wait_read, [weak](boost::system::error_code ec) {
+    if (ec) return;
+    auto self = weak.lock();
+    if (!self) return;
+    std::lock_guard lock(self->mu_);
+    if (self->dead_) return;
+    self->drain_output_locked();
+    self->watch_output();
+  });
+}
+
+void Environment::invoke(InvokeRequest request, InvokeDone done) {
+  std::function<void()> after;
+  {
+    std::lock_guard lock(mu_);
+    if (current_) {
+      // Broken invariant: the assignment service leased a busy sandbox.
+      log::error("sandbox " + id_ + " got a second invocation while running one");
+      after = [done, id = request.request_id] {
+        done({ServiceError("RequestId: " + id + " Error: sandbox busy"), "", "", "", false});
+      };
+    } else {
+      Current c;
+      c.request = std::move(request);
+      c.done = std::move(done);
+      c.seq = ++seq_;
+      c.cold = !init_reported_;
+      init_reported_ = true;
+      current_ = std::move(c);
+      if (dead_ || broken_) {
+        after = !init_error_.empty() ? complete_locked(init_error_, "Unhandled")
+                                     : fail_locked("Runtime.ExitError", "Runtime exited before the invocation");
+      } else if (!init_error_.empty()) {
+        after = complete_locked(init_error_, "Unhandled");
+      } else if (parked_next_) {
+        deliver_locked(std::move(parked_next_));
+      }
+    }
+  }
+  if (after) after();
+}
+
+void Environment::deliver_locked(net::ResponderPtr responder) {
+  Current& c = *current_;
+  c.delivered = true;
+  c.started = std::chrono::steady_clock::now();
+  auto timeout = std::chrono::seconds(function_->timeout_s);
+  int64_t deadline = epoch_ms_now() + std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
+  arm_timer_locked(timeout, c.seq);
+  std::string start = "START RequestId: " + c.request.request_id + " Version: " + function_->version;
+  log_line_locked(start);
+
+  net::Response r(http::status::ok, 11);
+  r.set(http::field::content_type, "application/json");
+  r.set("Lambda-Runtime-Aws-Request-Id", c.request.request_id);
+  r.set("Lambda-Runtime-Deadline-Ms", std::to_string(deadline));
+  r.set("Lambda-Runtime-Invoked-Function-Arn", c.request.invoked_function_arn);
+  r.set("Lambda-Runtime-Trace-Id", c.request.trace_id);
+  if (!c.request.client_context.empty()) r.set("Lambda-Runtime-Client-Context", c.request.client_context);
+  r.body() = c.request.payload;
+  responder->respond(std::move(r));
+}
+
+void Environment::arm_timer_locked(std::chrono::steady_clock::duration after, uint64_t seq) {
+  timer_.expires_after(after);
+  std::weak_ptr<Environment> weak = weak_from_this();
+  timer_.async_wait([weak, seq](boost::system::error_code ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->on_timeout(seq);
+  });
+}
+
+void Environment::on_runtime_request(net::Request&& request, net::ResponderPtr responder) {
+  std::string_view target = request.target();
+  if (target.substr(0, kPrefix.size()) != kPrefix) {
+    return responder->respond(runtime_error(http::status::not_found, "UnknownPath", "not a Runtime API path"));
+  }
+  target.remove_prefix(kPrefix.size());
+  if (target == "invocation/next" && request.method() == http::verb::get) return handle_next(std::move(responder));
+  if (target == "init/error" && request.method() == http::verb::post) {
+    return handle_init_error(std::move(request), std::move(responder));
+  }
+  constexpr std::string_view kInvocation = "invocation/";
+  if (target.substr(0, kInvocation.size()) == kInvocation && request.method() == http::verb::post) {
+    std::string_view rest = target.substr(kInvocation.size());
+    size_t slash = rest.find('/');
+    if (slash != std::string_view::npos) {
+      std::string id(rest.substr(0, slash));
+      std::string_view what = rest.substr(slash + 1);
+      if (what == "response") return handle_result(id, std::move(request), false, std::move(responder));
+      if (what == "error") return handle_result(id, std::move(request), true, std::move(responder));
+    }
+  }
+  responder->respond(runtime_error(http::status::not_found, "UnknownPath", "not a Runtime API path"));
+}
+
+void Environment::handle_next(net::ResponderPtr responder) {
+  std::lock_guard lock(mu_);
+  if (!init_ms_) {
+    init_ms_ = ms_since(created_);
+    if (!current_) timer_.cancel();  // init finished within its limit
+  }
+  if (current_ && !current_->delivered) {
+    deliver_locked(std::move(responder));
+  } else {
+    parked_next_ = std::move(responder);
+  }
+}
+
+void Environment::handle_result(const std::string& id, net::Request&& request, bool error,
+                                net::ResponderPtr responder) {
+  std::function<void()> after;
+  {
+    std::lock_guard lock(mu_);
+    if (!current_ || !current_->delivered || current_->request.request_id != id) {
+      responder->respond(runtime_error(http::status::bad_request, "InvalidRequestID", "Invalid request ID"));
+      return;
+    }
+    if (error) {
+      std::string body = std::move(request.body());
+      if (body.empty()) {
+        auto type = request["Lambda-Runtime-Function-Error-Type"];
+        body = error_document(type.empty() ? "Unhandled" : std::string(type), "");
+      }
+      after = complete_locked(std::move(body), "Unhandled");
+    } else if (request.body().size() > kMaxResponseBytes) {
+      responder->respond(runtime_error(http::status::payload_too_large, "RequestEntityTooLarge",
+                                       "Response payload too large"));
+      after = fail_locked("Function.ResponseSizeTooLarge",
+                          "Response payload size (" + std::to_string(request.body().size()) +
+                              " bytes) exceeded maximum allowed payload size (" +
+                              std::to_string(kMaxResponseBytes) + " bytes).");
+      responder.reset();
+    } else {
+      after = complete_locked(std::move(request.body()), "");
+    }
+  }
+  if (responder) responder->respond(accepted());
+  if (after) after();
+}
+
+net::Response Environment::on_response_too_large() {
+  std::function<void()> after;
+  {
+    std::lock_guard lock(mu_);
+    if (current_ && current_->delivered) {
+      after = fail_locked("Function.ResponseSizeTooLarge",
+                          "Response payload size exceeded maximum allowed payload size (" +
+                              std::to_string(kMaxResponseBytes) + " bytes).");
+    }
+  }
+  if (after) after();
+  return runtime_error(http::status::payload_too_large, "RequestEntityTooLarge", "Response payload too large");
+}
+
+void Environment::handle_init_error(net::Request&& request, net::ResponderPtr responder) {
+  std::function<void()> after;
+  {
+    std::lock_guard lock(mu_);
+    std::string body = std::move(request.body());
+    if (body.empty()) {
+      auto type = request["Lambda-Runtime-Function-Error-Type"];
+      body = error_document(type.empty() ? "Runtime.Unknown" : std::string(type), "init failed");
+    }
+    init_error_ = body;
+    broken_ = true;
+    log_line_locked("INIT_REPORT Init Duration: " + std::to_string(ms_since(created_)) + " ms\tPhase: init\tStatus: error");
+    if (current_ && !current_->delivered) after = complete_locked(body, "Unhandled");
+  }
+  responder->respond(accepted());
+  if (after) after();
+}
+
+void Environment::on_exit() {
+  std::function<void()> after;
+  {
+    std::lock_guard lock(mu_);
+    if (dead_) return;
+    drain_output_locked();
+    bool oom = sandbox_ && sandbox_->out_of_memory();
+    int status = 0;
+    std::string how = "exit status 0";
+    // SAFETY: the sandbox's first process is our child only in the process backend;
+    // waitid on a pidfd we do not own the child of fails harmlessly.
+    siginfo_t info{};
+    if (::waitid(P_PIDFD, static_cast<id_t>(exit_watch_.native_handle()), &info, WEXITED | WNOHANG) == 0 &&
+        info.si_pid != 0) {
+      status = info.si_status;
+      how = info.si_code == CLD_EXITED ? "exit status " + std::to_string(status)
+                                       : std::string("signal: ") + (status == SIGKILL ? "killed" : std::to_string(status));
+    }
+    if (oom) how = "signal: killed";
+    broken_ = true;
+    if (current_) {
+      if (!init_error_.empty() && !current_->delivered) {
+        after = complete_locked(init_error_, "Unhandled");
+      } else {
+        after = fail_locked(oom ? "Runtime.OutOfMemory" : "Runtime.ExitError",
+                            "RequestId: " + current_->request.request_id + " Error: Runtime exited with error: " + how);
+      }
+    }
+    kill_locked();
+  }
+  if (after) after();
+  if (hooks_.on_dead) hooks_.on_dead(shared_from_this());
+}
+
+void Environment::on_timeout(uint64_t seq) {
+  std::function<void()> after;
+  {
+    std::lock_guard lock(mu_);
+    if (dead_) return;
+    if (seq == 0) {
+      // Init phase limit.
+      if (init_ms_) return;
+      broken_ = true;
+      if (current_) {
+        after = fail_locked("Runtime.InitTimeout", "RequestId: " + current_->request.request_id +
+                                                       " Error: Init phase timed out after 10.00 seconds");
+      }
+    } else {
+      if (!current_ || current_->seq != seq) return;
+      broken_ = true;
+      char msg[128];
+      std::snprintf(msg, sizeof msg, "Task timed out after %.2f seconds", static_cast<double>(function_->timeout_s));
+      log_line_locked(current_->request.request_id.empty() ? msg : (current_->request.request_id + " " + msg));
+      after = fail_locked("Sandbox.Timedout", "RequestId: " + current_->request.request_id + " Error: " + msg);
+    }
+    kill_locked();
+  }
+  if (after) after();
+  if (hooks_.on_dead) hooks_.on_dead(shared_from_this());
+}
+
+void Environment::drain_output_locked() {
+  char buf[16384];
+  for (;;) {
+    // SAFETY: non-blocking read into a stack buffer from the pipe we own.
+    ssize_t n = ::read(output_.native_handle(), buf, sizeof buf);
+    if (n <= 0) break;
+    partial_line_.append(buf, static_cast<size_t>(n));
+    size_t start = 0;
+    for (size_t nl; (nl = partial_line_.find('\n', start)) != std::string::npos; start = nl + 1) {
+      log_line_locked(std::string_view(partial_line_).substr(start, nl - start));
+    }
+    partial_line_.erase(0, start);
+    if (partial_line_.size() > 256 * 1024) {  // a line without end: cut it
+      log_line_locked(partial_line_);
+      partial_line_.clear();
+    }
+  }
+}
+
+void Environment::log_line_locked(std::string_view line) {
+  if (log_) log_->append(epoch_ms_now(), line);
+  if (current_ && current_->request.tail_log) {
+    current_->log.append(line);
+    current_->log.push_back('\n');
+    if (current_->log.size() > 4 * kTailBytes) current_->log.erase(0, current_->log.size() - kTailBytes);
+  }
+}
+
+std::function<void()> Environment::complete_locked(std::string payload, std::string function_error, Status status) {
+  timer_.cancel();
+  drain_output_locked();
+  if (!partial_line_.empty()) {
+    log_line_locked(partial_line_);
+    partial_line_.clear();
+  }
+  Current& c = *current_;
+  const std::string& id = c.request.request_id;
+  if (!c.delivered) {
+    log_line_locked("START RequestId: " + id + " Version: " + function_->version);
+    c.started = std::chrono::steady_clock::now();
+  }
+  double duration = ms_since(c.started);
+  uint64_t max_mb = sandbox_ ? (sandbox_->max_memory_bytes() + (1 << 20) - 1) >> 20 : 0;
+  char report[512];
+  int n = std::snprintf(report, sizeof report,
+                        "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %lld ms\tMemory Size: %u MB\t"
+                        "Max Memory Used: %llu MB\t",
+                        id.c_str(), duration, static_cast<long long>(std::ceil(duration)), function_->memory_mb,
+                        static_cast<unsigned long long>(max_mb));
+  std::string report_line(report, static_cast<size_t>(n));
+  if (c.cold && init_ms_) {
+    std::snprintf(report, sizeof report, "Init Duration: %.2f ms\t", *init_ms_);
+    report_line += report;
+  }
+  log_line_locked("END RequestId: " + id);
+  log_line_locked(report_line);
+
+  InvokeResult result;
+  result.status = std::move(status);
+  result.payload = std::move(payload);
+  result.function_error = std::move(function_error);
+  result.cold_start = c.cold;
+  if (c.request.tail_log) {
+    result.log_tail = c.log.size() > kTailBytes ? c.log.substr(c.log.size() - kTailBytes) : c.log;
+  }
+  InvokeDone done = std::move(c.done);
+  current_.reset();
+  return [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); };
+}
+
+std::function<void()> Environment::fail_locked(const std::string& type, const std::string& message) {
+  broken_ = true;
+  return complete_locked(error_document(type, message), "Unhandled");
+}
+
+void Environment::kill_locked() {
+  dead_ = true;
+  boost::system::error_code ec;
+  timer_.cancel();
+  exit_watch_.close(ec);
+  output_.close(ec);
+  if (runtime_api_) runtime_api_->stop();
+  runtime_api_.reset();
+  parked_next_.reset();
+  if (sandbox_ && hooks_.destroy) hooks_.destroy(std::move(sandbox_));
+}
+
+void Environment::retire() {
+  std::function<void()> after;
+  {
+    std::lock_guard lock(mu_);
+    if (current_) after = complete_locked("", "", ServiceError("The sandbox was retired during the invocation"));
+    if (!dead_) kill_locked();
+  }
+  if (after) after();
+}
+
+}  // namespace kiln::worker

@@ -1,0 +1,110 @@
+// An execution environment: one sandbox, the Runtime API its runtime talks to, and the
+// invocation it is running. At most one invocation at a time. Created by the Worker,
+// leased through the AssignmentService.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "assignment/assignment.h"
+#include "net/http_server.h"
+#include "registry/function.h"
+#include "sandbox/sandbox.h"
+#include "worker/invocation.h"
+#include "worker/log_store.h"
+
+namespace kiln::worker {
+
+class Environment : public assignment::Assignable, public std::enable_shared_from_this<Environment> {
+ public:
+  struct Hooks {
+    // Tears a sandbox down off the event loop (blocking work).
+    std::function<void(std::unique_ptr<sandbox::Sandbox>)> destroy;
+    // The runtime died or the environment was retired; called once, on any thread.
+    std::function<void(const std::shared_ptr<Environment>&)> on_dead;
+  };
+
+  // Takes ownership of the sandbox and of output_fd (read end of its stdout/stderr).
+  Environment(boost::asio::io_context& io, registry::FunctionVersionPtr function,
+              std::unique_ptr<sandbox::Sandbox> sandbox, int output_fd,
+              std::unique_ptr<LogStream> log, Hooks hooks);
+  ~Environment() override;
+  // Starts serving the Runtime API and watching the runtime. Call once, right after
+  // construction.
+  void start();
+
+  const std::string& key() const override { return key_; }
+  bool reusable() const override;
+  void retire() override;
+
+  // Runs one invocation. Requires: no other invocation is running here. `done` is called
+  // exactly once, on any thread.
+  void invoke(InvokeRequest request, InvokeDone done);
+
+  const registry::FunctionVersionPtr& function() const { return function_; }
+  const std::string& id() const { return id_; }
+
+ private:
+  struct Current {
+    InvokeRequest request;
+    InvokeDone done;
+    uint64_t seq = 0;
+    bool delivered = false;
+    bool cold = false;
+    std::chrono::steady_clock::time_point started;
+    std::string log;  // this invocation's log, for LogType Tail
+  };
+
+  void on_runtime_request(net::Request&& request, net::ResponderPtr responder);
+  void handle_next(net::ResponderPtr responder);
+  void handle_result(const std::string& id, net::Request&& request, bool error, net::ResponderPtr responder);
+  void handle_init_error(net::Request&& request, net::ResponderPtr responder);
+  net::Response on_response_too_large();
+  void on_exit();
+  void on_timeout(uint64_t seq);
+  void watch_output();
+
+  // All *_locked functions require mu_ held.
+  void deliver_locked(net::ResponderPtr responder);
+  void arm_timer_locked(std::chrono::steady_clock::duration after, uint64_t seq);
+  void drain_output_locked();
+  void log_line_locked(std::string_view line);
+  // Finishes the current invocation; returns the callback to run after unlocking.
+  std::function<void()> complete_locked(std::string payload, std::string function_error, Status status = {});
+  std::function<void()> fail_locked(const std::string& type, const std::string& message);
+  void kill_locked();
+
+  boost::asio::io_context& io_;
+  const registry::FunctionVersionPtr function_;
+  const std::string key_;
+  const std::string id_;
+  Hooks hooks_;
+
+  mutable std::mutex mu_;
+  std::unique_ptr<sandbox::Sandbox> sandbox_;          // guarded by mu_
+  std::unique_ptr<LogStream> log_;                     // guarded by mu_
+  std::shared_ptr<net::HttpServer> runtime_api_;       // guarded by mu_
+  boost::asio::posix::stream_descriptor exit_watch_;   // guarded by mu_
+  boost::asio::posix::stream_descriptor output_;       // guarded by mu_
+  boost::asio::steady_timer timer_;                    // guarded by mu_
+  std::optional<Current> current_;                     // guarded by mu_
+  net::ResponderPtr parked_next_;                      // guarded by mu_
+  std::string partial_line_;                           // guarded by mu_
+  std::chrono::steady_clock::time_point created_;
+  std::optional<double> init_ms_;                      // guarded by mu_; set at first /next
+  bool init_reported_ = false;                         // guarded by mu_
+  std::string init_error_;                             // guarded by mu_: error document
+  bool broken_ = false;                                // guarded by mu_
+  bool dead_ = false;                                  // guarded by mu_
+  uint64_t seq_ = 0;                                   // guarded by mu_
+};
+
+}  // namespace kiln::worker

@@ -1,0 +1,125 @@
+#include "worker/worker.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+
+#include <ctime>
+#include <future>
+
+#include "common/crypto.h"
+#include "common/log.h"
+
+namespace kiln::worker {
+
+namespace asio = boost::asio;
+
+Worker::Worker(asio::io_context& io, sandbox::SandboxBackend& backend, LogStore& logs, WorkerOptions options)
+    : io_(io), backend_(backend), logs_(logs), options_(std::move(options)),
+      create_pool_(std::make_unique<asio::thread_pool>(options_.creation_threads)),
+      destroy_pool_(std::make_unique<asio::thread_pool>(1)) {}
+
+Worker::~Worker() {
+  create_pool_->join();
+  destroy_pool_->join();
+}
+
+void Worker::drain() {
+  // Posts a marker and waits for it: everything queued before it has run.
+  std::promise<void> done;
+  asio::post(*destroy_pool_, [&] { done.set_value(); });
+  done.get_future().wait();
+}
+
+void Worker::create(registry::FunctionVersionPtr function,
+                    std::function<void(const std::shared_ptr<Environment>&)> on_dead, Created done) {
+  live_++;
+  asio::post(*create_pool_, [this, f = std::move(function), on_dead = std::move(on_dead), done = std::move(done)]() mutable {
+    auto env = create_now(f, std::move(on_dead));
+    if (!env.ok()) live_--;
+    done(std::move(env));
+  });
+}
+
+namespace {
+
+std::string stream_name(const std::string& version, const std::string& id) {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char day[16];
+  std::strftime(day, sizeof day, "%Y/%m/%d", &tm);
+  return std::string(day) + "/[" + version + "]" + id;
+}
+
+}  // namespace
+
+std::vector<std::string> Worker::environment_for(const registry::FunctionVersion& f, const std::string& stream) const {
+  std::vector<std::string> env;
+  for (const auto& [k, v] : f.environment) env.push_back(k + "=" + v);
+  const bool managed = f.runtime.rfind("provided", 0) != 0;
+  env.push_back("AWS_LAMBDA_FUNCTION_NAME=" + f.name);
+  env.push_back("AWS_LAMBDA_FUNCTION_VERSION=" + f.version);
+  env.push_back("AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + std::to_string(f.memory_mb));
+  env.push_back("AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001");
+  env.push_back("AWS_LAMBDA_LOG_GROUP_NAME=" + f.log_group());
+  env.push_back("AWS_LAMBDA_LOG_STREAM_NAME=" + stream);
+  env.push_back("AWS_LAMBDA_INITIALIZATION_TYPE=on-demand");
+  env.push_back("LAMBDA_TASK_ROOT=/var/task");
+  env.push_back("LAMBDA_RUNTIME_DIR=/var/runtime");
+  env.push_back("_HANDLER=" + f.handler);
+  env.push_back("AWS_REGION=" + f.region);
+  env.push_back("AWS_DEFAULT_REGION=" + f.region);
+  if (managed) env.push_back("AWS_EXECUTION_ENV=AWS_Lambda_" + f.runtime);
+  env.push_back("TZ=:UTC");
+  env.push_back("LANG=en_US.UTF-8");
+  env.push_back("PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin");
+  env.push_back("LD_LIBRARY_PATH=/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib");
+  return env;
+}
+
+StatusOr<std::shared_ptr<Environment>> Worker::create_now(
+    const registry::FunctionVersionPtr& f, std::function<void(const std::shared_ptr<Environment>&)> on_dead) {
+  const registry::RuntimeInfo* runtime = registry::find_runtime(f->runtime);
+  if (!runtime) return ServiceError("runtime " + f->runtime + " is not installed");
+  std::string id = crypto::hex(crypto::random_bytes(16));
+  std::string stream = stream_name(f->version, id);
+
+  int pipe_fds[2];
+  // SAFETY: creates the pipe that carries the runtime's stdout and stderr; both ends
+  // are owned below (read end by the environment, write end closed after create()).
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return ServiceError("cannot create a pipe for sandbox output");
+
+  sandbox::SandboxSpec spec;
+  spec.id = id;
+  spec.tenant = f->account_id + ":" + f->name;
+  spec.code_dir = f->code_dir;
+  spec.runtime_dir = options_.runtimes_dir / runtime->runtime_dir_name;
+  spec.argv = {runtime->bootstrap};
+  spec.env = environment_for(*f, stream);
+  spec.memory_mb = f->memory_mb;
+  spec.ephemeral_mb = f->ephemeral_mb;
+  spec.output_fd = pipe_fds[1];
+  auto sb = backend_.create(spec);
+  ::close(pipe_fds[1]);
+  if (!sb.ok()) {
+    ::close(pipe_fds[0]);
+    return sb.status();
+  }
+  Environment::Hooks hooks;
+  hooks.destroy = [this](std::unique_ptr<sandbox::Sandbox> s) {
+    std::shared_ptr<sandbox::Sandbox> owned(std::move(s));
+    asio::post(*destroy_pool_, [this, owned] {
+      owned->destroy();
+      live_--;
+    });
+  };
+  hooks.on_dead = std::move(on_dead);
+  auto env = std::make_shared<Environment>(io_, f, std::move(sb).value(), pipe_fds[0],
+                                           logs_.open_stream(f->account_id, f->name, stream), std::move(hooks));
+  env->start();
+  return env;
+}
+
+}  // namespace kiln::worker

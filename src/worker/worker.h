@@ -1,0 +1,66 @@
+// A worker hosts execution environments: it creates sandboxes for function versions
+// (with Lambda's environment variables, code at /var/task, the runtime at
+// /var/runtime), serves their Runtime API and tears them down. Sandbox creation and
+// destruction are blocking and run on the worker's own threads, never on the event
+// loop that serves invokes.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "placement/placement.h"
+#include "registry/function.h"
+#include "sandbox/sandbox.h"
+#include "worker/environment.h"
+#include "worker/log_store.h"
+
+namespace kiln::worker {
+
+struct WorkerOptions {
+  std::filesystem::path runtimes_dir;  // holds python3.11/, nodejs20.x/, provided/
+  std::string region = "us-east-1";
+  uint64_t max_sandboxes = 4096;
+  unsigned creation_threads = 2;
+};
+
+class Worker : public placement::WorkerSlot {
+ public:
+  using Created = std::function<void(StatusOr<std::shared_ptr<Environment>>)>;
+
+  // `io` serves the Runtime APIs; `backend` and `logs` must outlive the worker.
+  Worker(boost::asio::io_context& io, sandbox::SandboxBackend& backend, LogStore& logs, WorkerOptions options);
+  ~Worker() override;
+
+  // Creates an environment for `function` and starts its runtime; `done` runs on a
+  // worker thread once the runtime process has started (it initializes concurrently).
+  // `on_dead` is called when the environment's runtime dies or it is retired.
+  void create(registry::FunctionVersionPtr function,
+              std::function<void(const std::shared_ptr<Environment>&)> on_dead, Created done);
+
+  uint64_t load() const override { return live_.load(); }
+  bool accepting() const override { return live_.load() < options_.max_sandboxes; }
+  // Blocks until every queued teardown has finished (shutdown, tests).
+  void drain();
+
+ private:
+  StatusOr<std::shared_ptr<Environment>> create_now(const registry::FunctionVersionPtr& f,
+                                                    std::function<void(const std::shared_ptr<Environment>&)> on_dead);
+  std::vector<std::string> environment_for(const registry::FunctionVersion& f, const std::string& stream) const;
+
+  boost::asio::io_context& io_;
+  sandbox::SandboxBackend& backend_;
+  LogStore& logs_;
+  WorkerOptions options_;
+  std::atomic<uint64_t> live_{0};
+  std::unique_ptr<boost::asio::thread_pool> create_pool_;
+  std::unique_ptr<boost::asio::thread_pool> destroy_pool_;
+};
+
+}  // namespace kiln::worker
