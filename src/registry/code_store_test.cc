@@ -34,8 +34,8 @@ std::string read_file(const fs::path& p) {
 class CodeStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/kiln-codestore-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    std::string tmpl = (fs::temp_directory_path() / "kiln-codestore-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     base_ = tmpl;
     root_ = base_ / "code";
   }

@@ -78,8 +78,8 @@ mode_t mode_of(const fs::path& p) {
 class ZipExtractTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/kiln-zip-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    std::string tmpl = (fs::temp_directory_path() / "kiln-zip-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     base_ = tmpl;
     fs::create_directories(base_ / "outer/inner");
     dest_ = base_ / "outer/inner/dest";

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <initializer_list>
 
 namespace kiln::sandbox {
 namespace {

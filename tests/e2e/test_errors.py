@@ -202,7 +202,9 @@ class ErrorsTest(harness.KilnTestCase):
     def test_unzipped_over_250mb(self):
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-            with z.open(zipfile.ZipInfo("bomb.bin"), "w", force_zip64=True) as f:
+            info = zipfile.ZipInfo("bomb.bin")
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with z.open(info, "w", force_zip64=True) as f:
                 chunk = b"\0" * (1024 * 1024)
                 for _ in range(251):
                     f.write(chunk)

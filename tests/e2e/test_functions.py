@@ -28,7 +28,7 @@ class FunctionCrudTest(harness.KilnTestCase):
         resp = self.lam.create_function(
             FunctionName=name, Runtime=PY, Role=harness.ROLE, Handler=HANDLER,
             Code={"ZipFile": self.zip}, Description="a description", Timeout=42,
-            MemorySize=256, Environment={"Variables": {"A": "1", "B": "two"}},
+            MemorySize=256, Environment={"Variables": {"AA": "1", "BB": "two"}},
             EphemeralStorage={"Size": 1024}, Architectures=["x86_64"],
             Tags={"team": "kiln", "env": "e2e"}, PackageType="Zip")
         self.assertEqual(resp["ResponseMetadata"]["HTTPStatusCode"], 201)
@@ -40,7 +40,7 @@ class FunctionCrudTest(harness.KilnTestCase):
                   "CodeSize": len(self.zip), "CodeSha256": code_sha256(self.zip),
                   "Version": "$LATEST", "PackageType": "Zip", "Architectures": ["x86_64"],
                   "EphemeralStorage": {"Size": 1024},
-                  "Environment": {"Variables": {"A": "1", "B": "two"}}}
+                  "Environment": {"Variables": {"AA": "1", "BB": "two"}}}
         for k, v in expect.items():
             self.assertEqual(resp.get(k), v, k)
         self.assertRegex(resp["LastModified"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
@@ -124,13 +124,13 @@ class FunctionCrudTest(harness.KilnTestCase):
 
     def test_update_function_configuration_round_trips_and_applies(self):
         name, _ = self.create_function(self.zip, PY, HANDLER,
-                                       Environment={"Variables": {"V": "old"}})
-        self.assertEqual(self.invoke(name, {"action": "env"})["V"], "old")
+                                       Environment={"Variables": {"VV": "old"}})
+        self.assertEqual(self.invoke(name, {"action": "env"})["VV"], "old")
         resp = self.lam.update_function_configuration(
             FunctionName=name, MemorySize=512, Timeout=10, Description="new",
-            Environment={"Variables": {"V": "new", "W": "w"}}, EphemeralStorage={"Size": 2048})
+            Environment={"Variables": {"VV": "new", "WW": "w"}}, EphemeralStorage={"Size": 2048})
         for k, v in {"MemorySize": 512, "Timeout": 10, "Description": "new",
-                     "Environment": {"Variables": {"V": "new", "W": "w"}},
+                     "Environment": {"Variables": {"VV": "new", "WW": "w"}},
                      "EphemeralStorage": {"Size": 2048}}.items():
             self.assertEqual(resp.get(k), v, k)
         harness.wait_active(self.lam, name)
@@ -138,7 +138,7 @@ class FunctionCrudTest(harness.KilnTestCase):
         self.assertEqual(cfg["MemorySize"], 512)
         self.assertEqual(cfg["Handler"], HANDLER)  # untouched fields kept
         env = self.invoke(name, {"action": "env"})
-        self.assertEqual(env["V"], "new")
+        self.assertEqual(env["VV"], "new")
         self.assertEqual(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "512")
 
     def test_update_handler(self):

@@ -41,7 +41,7 @@ class PersistenceTest(harness.KilnTestCase):
         """A python function, an updated node function and a deleted one."""
         py_zip = harness.python_zip(functions.PYTHON)
         py, _ = self.create_function(py_zip, PY, HANDLER, MemorySize=256,
-                                     Environment={"Variables": {"K": "v"}})
+                                     Environment={"Variables": {"KK": "v"}})
         node_zip = functions.zip_for("nodejs20.x")
         node, _ = self.create_function(harness.node_zip("exports.handler = async () => 1;"),
                                        "nodejs20.x", "index.handler")
@@ -54,7 +54,7 @@ class PersistenceTest(harness.KilnTestCase):
 
     def check_set(self, fset):
         (py, py_zip), (node, node_zip), gone = fset
-        self.assertIntact(py, py_zip, env={"K": "v"})
+        self.assertIntact(py, py_zip, env={"KK": "v"})
         self.assertEqual(self.lam.get_function_configuration(FunctionName=py)["MemorySize"], 256)
         self.assertIntact(node, node_zip)
         self.assertClientError(lambda: self.lam.get_function(FunctionName=gone),
