@@ -138,6 +138,10 @@ int serve(const ServeOptions& o) {
   std::unique_ptr<sandbox::SandboxBackend> backend;
   if (o.sandbox_backend == "process") {
     backend = sandbox::make_process_backend();
+  } else if (o.sandbox_backend == "jail") {
+    sandbox::JailOptions jopts;
+    jopts.state_dir = o.data_dir / "sandboxes";
+    backend = sandbox::make_jail_backend(jopts);
   } else {
     std::fprintf(stderr, "kiln: unknown sandbox backend %s\n", o.sandbox_backend.c_str());
     return 2;

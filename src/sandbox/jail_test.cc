@@ -6,6 +6,14 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include <algorithm>
+#include <sys/wait.h>
+
+#include "sandbox/cgroup.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/test_util.h"
 
@@ -74,8 +82,302 @@ TempDir* JailTest::state_ = nullptr;
 SandboxBackend* JailTest::backend_ = nullptr;
 int JailTest::next_id_ = 0;
 
-TEST_F(JailTest, Smoke) {
-  std::cout << run("id; cat /proc/self/uid_map; ls -la /; ps ax 2>&1 || ls /proc; cat /proc/self/status | grep -i -E 'cap|seccomp|nonew'; mount 2>&1 | head -30; echo done") << std::endl;
+
+// Counts host processes whose command line contains marker.
+int host_processes_with(const std::string& marker) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmd.find(marker) != std::string::npos) ++n;
+  }
+  return n;
+}
+
+std::string python(const std::string& code) { return "/usr/bin/python3 -c '" + code + "' 2>&1"; }
+
+TEST_F(JailTest, RootInsideMapsToTenantUidWithNoCapabilities) {
+  std::string out = run(
+      "cat /proc/self/uid_map /proc/self/gid_map; id -u; grep -E '^(Cap|NoNewPrivs|Seccomp:)' "
+      "/proc/self/status");
+  EXPECT_NE(out.find("0     200000          1\n         0     200000          1\n0\n"),
+            std::string::npos) << out;
+  for (const char* cap : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
+    EXPECT_NE(out.find(std::string(cap) + ":\t0000000000000000"), std::string::npos) << out;
+  }
+  EXPECT_NE(out.find("NoNewPrivs:\t1"), std::string::npos) << out;
+  EXPECT_NE(out.find("Seccomp:\t2"), std::string::npos) << out;
+}
+
+TEST_F(JailTest, DifferentTenantsGetDifferentHostUids) {
+  auto a = spec("read inside host count < /proc/self/uid_map; echo $host");
+  auto b = a, a2 = a;
+  b.tenant = "tenant-b";
+  b.id += "-b";
+  a2.id += "-a2";
+  std::string ua = run(a), ub = run(b), ua2 = run(a2);
+  EXPECT_EQ(ua, "200000\n");
+  EXPECT_EQ(ua2, ua);
+  EXPECT_NE(ub, ua);
+  EXPECT_EQ(ub.rfind("2000", 0), 0u) << ub;
+}
+
+TEST_F(JailTest, SeesOnlyItsOwnProcesses) {
+  // Shell builtins only, so the one process alive is the shell itself (pid 1).
+  EXPECT_EQ(run("for p in /proc/[0-9]*; do echo ${p#/proc/}; done"), "1\n");
+  EXPECT_EQ(run("ps -e -o pid= | wc -l"), "3\n");  // sh, ps and wc
+}
+
+TEST_F(JailTest, CodeRuntimeAndRootAreReadOnly) {
+  write_file(code_.path() / "handler.py", "x = 1\n", 0644);
+  write_file(runtime_.path() / "bootstrap", "rt\n", 0644);
+  std::string out = run(
+      "cat /var/task/handler.py /var/runtime/bootstrap; pwd;"
+      "for f in /var/task/new /var/runtime/new /new /usr/new /etc/new /dev/new; do "
+      "  (echo x > $f) 2>/dev/null && echo WROTE $f; done; echo end");
+  EXPECT_EQ(out, "x = 1\nrt\n/var/task\nend\n");
+}
+
+TEST_F(JailTest, TmpIsPrivateWritableAndCapped) {
+  auto s = spec(
+      "echo hi > /tmp/a && cat /tmp/a; head -c 1500000 /dev/zero > /tmp/b && echo b-ok;"
+      "head -c 1500000 /dev/zero > /tmp/c 2>/dev/null || echo c-full; ls /tmp");
+  s.ephemeral_mb = 2;
+  EXPECT_EQ(run(s), "hi\nb-ok\nc-full\na\nb\nc\n");
+  // The next sandbox starts with an empty /tmp.
+  EXPECT_EQ(run("ls -A /tmp; echo end"), "end\n");
+}
+
+TEST_F(JailTest, CannotSeeHostFiles) {
+  TempDir host;
+  write_file(host.path() / "secret", "s3cret\n", 0644);
+  std::string out = run("cat " + (host.path() / "secret").string() + " 2>&1; ls " +
+                        state_->path().string() + " /work /root /home /sys 2>&1 | wc -l; ls /etc");
+  EXPECT_EQ(out.find("s3cret"), std::string::npos) << out;
+  EXPECT_NE(out.find("No such file"), std::string::npos) << out;
+  EXPECT_NE(out.find("\n5\n"), std::string::npos) << out;  // five "cannot access" lines
+  EXPECT_NE(out.find("passwd"), std::string::npos) << out;
+  EXPECT_EQ(run("cut -d: -f1 /etc/passwd"), "root\nnobody\n");
+}
+
+TEST_F(JailTest, MountIsRefused) {
+  EXPECT_EQ(run(python("import ctypes; c = ctypes.CDLL(None, use_errno=True); "
+                       "print(c.mount(b\"none\", b\"/tmp\", b\"tmpfs\", 0, None), ctypes.get_errno(), "
+                       "c.umount2(b\"/proc\", 2), ctypes.get_errno())")),
+            "-1 1 -1 1\n");
+}
+
+TEST_F(JailTest, PtraceUnshareAndBpfAreRefused) {
+  EXPECT_EQ(run(python("import ctypes, os; c = ctypes.CDLL(None, use_errno=True); "
+                       "r = [c.ptrace(0, 0, 0, 0), ctypes.get_errno(), c.unshare(0x10000000), "
+                       "ctypes.get_errno(), c.syscall(321, 0, 0, 0), ctypes.get_errno(), "
+                       "c.syscall(425, 8, 0), ctypes.get_errno()]; print(r)")),
+            "[-1, 1, -1, 1, -1, 1, -1, 1]\n");
+}
+
+TEST_F(JailTest, RawAndPacketSocketsAreRefused) {
+  EXPECT_EQ(run(python("import socket\n"
+                       "for fam, typ in [(socket.AF_INET, socket.SOCK_RAW), (socket.AF_PACKET, "
+                       "socket.SOCK_DGRAM), (socket.AF_INET6, socket.SOCK_RAW)]:\n"
+                       "  try: socket.socket(fam, typ, 1); print(\"open\")\n"
+                       "  except OSError as e: print(e.errno)")),
+            "1\n1\n1\n");
+}
+
+TEST_F(JailTest, OwnLoopbackOnlyAndRuntimeApiReachesKiln) {
+  // A listener on the host's loopback that the sandbox must not reach.
+  int host = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(host, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(host, 1), 0);
+  ::getsockname(host, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  auto s = spec(python("import os, socket\n"
+                       "try: socket.create_connection((\"127.0.0.1\", " + port + "), 2); print(\"reached host\")\n"
+                       "except OSError as e: print(\"host\", e.errno)\n"
+                       "print(os.environ[\"AWS_LAMBDA_RUNTIME_API\"], open(\"/proc/net/dev\").read().count(\":\"))\n"
+                       "c = socket.create_connection((\"127.0.0.1\", 9001)); c.sendall(b\"hello\"); c.close()"));
+  s.output_fd = p[1];
+  auto sb = backend_->create(s);
+  ::close(p[1]);
+  ASSERT_TRUE(sb.ok()) << sb.status().message();
+  ASSERT_TRUE(wait_readable((*sb)->runtime_api_fd(), 30000));
+  int conn = ::accept4((*sb)->runtime_api_fd(), nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(conn, 0);
+  EXPECT_EQ(read_all(conn), "hello");
+  ::close(conn);
+  EXPECT_EQ(read_all(p[0]), "host 111\n127.0.0.1:9001 1\n");  // refused; lo is the only device
+  ::close(p[0]);
+  ::close(host);
+  (*sb)->destroy();
+}
+
+TEST_F(JailTest, MemoryLimitKillsAnAllocator) {
+  auto s = spec(python("import time\nb = bytearray(b\"x\") * (256 << 20)\nprint(\"survived\")"));
+  s.memory_mb = 64;
+  std::unique_ptr<Sandbox> sb;
+  std::string out = run(s, &sb);
+  ASSERT_TRUE(sb);
+  EXPECT_EQ(out.find("survived"), std::string::npos) << out;
+  EXPECT_TRUE(sb->out_of_memory());
+  EXPECT_GT(sb->max_memory_bytes(), 32ull << 20);
+  EXPECT_LE(sb->max_memory_bytes(), 64ull << 20);
+  sb->destroy();
+  EXPECT_TRUE(sb->out_of_memory());  // still known after destroy
+  EXPECT_GT(sb->max_memory_bytes(), 32ull << 20);
+}
+
+TEST_F(JailTest, WithinLimitIsNotOutOfMemory) {
+  std::unique_ptr<Sandbox> sb;
+  EXPECT_EQ(run(spec(python("b = bytearray(b\"x\") * (8 << 20); print(len(b))")), &sb), "8388608\n");
+  EXPECT_FALSE(sb->out_of_memory());
+  EXPECT_GT(sb->max_memory_bytes(), 8ull << 20);
+}
+
+TEST_F(JailTest, ForkBombStaysInsideThePidsLimit) {
+  JailOptions o;
+  o.state_dir = state_->path() / "sandboxes";
+  o.cgroup_prefix = "kiln-test-pids-" + std::to_string(::getpid());
+  o.pids_max = 40;
+  auto small = make_jail_backend(o);
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  auto s = spec(python("import os, time\nn = 0\ntry:\n  while n < 1000:\n    if os.fork() == 0:\n"
+                       "      time.sleep(1000); os._exit(0)\n    n += 1\n"
+                       "except OSError as e: print(\"stopped\", e.errno, n < 40)\n"));
+  s.output_fd = p[1];
+  auto sb = small->create(s);
+  ::close(p[1]);
+  ASSERT_TRUE(sb.ok()) << sb.status().message();
+  EXPECT_EQ(read_all(p[0]), "stopped 11 True\n");  // EAGAIN: 40 tasks at most
+  ::close(p[0]);
+  (*sb)->destroy();
+}
+
+TEST_F(JailTest, DestroyKillsBackgroundProcesses) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  auto s = spec("sleep 7654321 & sleep 7654321 & echo started; exec sleep 7654321");
+  s.output_fd = p[1];
+  auto sb = backend_->create(s);
+  ::close(p[1]);
+  ASSERT_TRUE(sb.ok()) << sb.status().message();
+  char buf[16] = {};
+  ASSERT_GT(::read(p[0], buf, sizeof buf), 0);
+  ::close(p[0]);
+  EXPECT_EQ(host_processes_with("7654321"), 3);
+  (*sb)->destroy();
+  EXPECT_EQ(host_processes_with("7654321"), 0);
+}
+
+TEST_F(JailTest, RunsPythonNodeAndStaticPrograms) {
+  EXPECT_EQ(run(python("import json, ssl, subprocess, threading, multiprocessing; print(json.dumps([1]), "
+                       "subprocess.check_output([\"/bin/echo\", \"sub\"]).decode().strip())")),
+            "[1] sub\n");
+  if (std::filesystem::exists("/usr/bin/node")) {
+    EXPECT_EQ(run("/usr/bin/node -e 'require(\"http\"); console.log(require(\"os\").hostname(), 1+1)' 2>&1"),
+              "localhost 2\n");
+  }
+  EXPECT_EQ(run("/bin/busybox true 2>/dev/null; echo $?; ls /proc/self/fd | wc -l"), "127\n4\n");
+}
+
+TEST_F(JailTest, LaterLayersWinAtOpt) {
+  TempDir l1, l2;
+  write_file(l1.path() / "lib/a", "one\n", 0644);
+  write_file(l1.path() / "lib/only1", "only1\n", 0644);
+  write_file(l2.path() / "lib/a", "two\n", 0644);
+  auto s = spec("cat /opt/lib/a /opt/lib/only1; touch /opt/x 2>/dev/null || echo ro");
+  s.layer_dirs = {l1.path(), l2.path()};
+  EXPECT_EQ(run(s), "two\nonly1\nro\n");
+  s.id += "-one";
+  s.layer_dirs = {l1.path()};
+  EXPECT_EQ(run(s), "one\nonly1\nro\n");
+}
+
+TEST_F(JailTest, DevicesWorkAndLandlockFencesProc) {
+  EXPECT_EQ(run("echo x > /dev/null && head -c 4 /dev/urandom | wc -c; head -c 2 /dev/zero | wc -c; "
+                "(echo 900 > /proc/self/oom_score_adj) 2>/dev/null && echo proc-writable"),
+            "4\n2\n");
+}
+
+TEST_F(JailTest, MissingEntrypointIsInvalidEntrypoint) {
+  auto s = spec("");
+  s.argv = {"/var/task/bootstrap"};
+  auto sb = backend_->create(s);
+  ASSERT_FALSE(sb.ok());
+  EXPECT_EQ(sb.status().type(), "Runtime.InvalidEntrypoint");
+}
+
+TEST_F(JailTest, BadSpecsAreRefused) {
+  auto s = spec("true");
+  s.id = "Bad/Id";
+  EXPECT_EQ(backend_->create(s).status().type(), "InvalidParameterValueException");
+  s = spec("true");
+  s.argv = {"relative"};
+  EXPECT_EQ(backend_->create(s).status().type(), "InvalidParameterValueException");
+  s = spec("true");
+  s.tenant.clear();
+  EXPECT_EQ(backend_->create(s).status().type(), "InvalidParameterValueException");
+  s = spec("true");
+  s.code_dir = "/nonexistent-kiln";
+  EXPECT_FALSE(backend_->create(s).ok());
+}
+
+size_t count_entries(const std::filesystem::path& dir, bool recursive) {
+  size_t n = 0;
+  std::error_code ec;
+  if (recursive) {
+    for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+         it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) ++n;
+  } else {
+    for (auto it = std::filesystem::directory_iterator(dir, ec);
+         it != std::filesystem::directory_iterator(); it.increment(ec)) ++n;
+  }
+  return n;
+}
+
+size_t mount_count() {
+  std::ifstream in("/proc/self/mountinfo");
+  return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
+}
+
+TEST_F(JailTest, FiveHundredSandboxesLeaveNothingBehind) {
+  auto layout = CgroupLayout::detect("/sys/fs/cgroup", [] {
+    std::ifstream in("/proc/self/cgroup");
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }(), "kiln-test-" + std::to_string(::getpid()));
+  ASSERT_TRUE(layout.ok()) << layout.status().message();
+  auto cgroup_dirs = [&] {
+    size_t n = 0;
+    for (const auto& b : layout->bases()) n += count_entries(b, false);
+    return n;
+  };
+  run("true");  // warm up: the tenant's uid, lazily opened files
+  const size_t fds = count_entries("/proc/self/fd", false), mounts = mount_count(),
+               cgroups = cgroup_dirs(), state = count_entries(state_->path(), true);
+  for (int i = 0; i < 500; ++i) {
+    auto s = spec("");
+    s.argv = {"/bin/true"};
+    s.tenant = i % 2 ? "tenant-a" : "tenant-b";
+    auto sb = backend_->create(s);
+    ASSERT_TRUE(sb.ok()) << sb.status().message();
+    ASSERT_TRUE(wait_readable((*sb)->exit_fd(), 30000));
+    (*sb)->destroy();
+  }
+  EXPECT_EQ(count_entries("/proc/self/fd", false), fds);
+  EXPECT_EQ(mount_count(), mounts);
+  EXPECT_EQ(cgroup_dirs(), cgroups);
+  EXPECT_EQ(count_entries(state_->path(), true), state);
+  siginfo_t info{};
+  EXPECT_EQ(::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | __WALL), -1);  // no child left
+  EXPECT_EQ(errno, ECHILD);
 }
 
 }  // namespace

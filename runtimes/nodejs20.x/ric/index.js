@@ -1,0 +1,121 @@
+// Kiln's runtime interface client for Node.js 20: loads the handler once (init), then
+// loops on /invocation/next, runs the handler (async, callback or context.succeed/
+// fail/done style) and posts its result or error as Lambda's Node.js runtime does.
+// Init failures go to /init/error and the process exits 129; an uncaught exception or
+// unhandled rejection during an invoke fails that invoke and exits 129 / 128.
+'use strict';
+
+const Errors = require('./errors.js');
+const InvokeContext = require('./invoke-context.js');
+const LogPatch = require('./log-patch.js');
+const {RuntimeApiClient} = require('./runtime-api-client.js');
+const UserFunction = require('./user-function.js');
+
+// What an uncaught error does: fail init, or fail the current invoke. Then exit.
+let onFatal = (error, exitCode) => process.exit(exitCode);
+
+function installProcessHandlers() {
+  process.on('uncaughtException', (error) => {
+    console.error('Uncaught Exception', Errors.toFormatted(error));
+    onFatal(error, 129);
+  });
+  process.on('unhandledRejection', (reason, promise) => {
+    const error = new Errors.UnhandledPromiseRejection(reason?.toString(), promise);
+    console.error('Unhandled Promise Rejection', Errors.toFormatted(error));
+    onFatal(error, 128);
+  });
+}
+
+function exitOnRuntimeApiFailure(err) {
+  process.stderr.write(`kiln runtime: Runtime API failure: ${err && err.stack}\n`);
+  process.exit(1);
+}
+
+function serializeResult(result) {
+  try {
+    return JSON.stringify(result === undefined ? null : result);
+  } catch (_) {
+    return undefined;
+  }
+}
+
+class Runtime {
+  constructor(client, handler) {
+    this.client = client;
+    this.handler = handler;
+    this.traceId = process.env._X_AMZN_TRACE_ID;
+  }
+
+  start() {
+    this.handleOnce().catch(exitOnRuntimeApiFailure);
+  }
+
+  async handleOnce() {
+    const {headers, body} = await this.client.nextInvocation();
+    const id = headers['lambda-runtime-aws-request-id'];
+    LogPatch.setCurrentRequestId(id);
+    this.forwardTraceId(headers['lambda-runtime-trace-id']);
+    const next = () => this.start();
+    const fail = (err) => {
+      console.error('Invoke Error', Errors.toFormatted(err));
+      this.client.postInvocationError(id, Errors.toRapidResponse(err)).then(next, exitOnRuntimeApiFailure);
+    };
+    const complete = (result) => {
+      const payload = serializeResult(result);
+      if (payload === undefined) return fail(new Error('Unable to stringify response body'));
+      this.client.postInvocationResponse(id, payload).then(next, exitOnRuntimeApiFailure);
+    };
+    onFatal = (error, exitCode) => {
+      this.client.postInvocationError(id, Errors.toRapidResponse(error))
+        .finally(() => process.exit(exitCode));
+    };
+    let callback;
+    let context;
+    try {
+      [callback, context] = InvokeContext.build(headers, complete, fail);
+    } catch (err) {
+      InvokeContext.beforeExit.reset();
+      return fail(err);
+    }
+    try {
+      const result = this.handler(JSON.parse(body.toString('utf8')), context, callback);
+      if (result && typeof result.then === 'function') {
+        result.then(context.succeed, context.fail).catch(context.fail);
+      }
+    } catch (err) {
+      callback(err);
+    }
+  }
+
+  forwardTraceId(traceId) {
+    if (traceId === this.traceId) return;
+    this.traceId = traceId;
+    if (traceId === undefined) delete process.env._X_AMZN_TRACE_ID;
+    else process.env._X_AMZN_TRACE_ID = traceId;
+  }
+}
+
+async function run() {
+  LogPatch.patchConsole();
+  installProcessHandlers();
+  const appRoot = process.env.LAMBDA_TASK_ROOT || '/var/task';
+  const client = new RuntimeApiClient(process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001');
+  try {
+    process.chdir(appRoot);
+  } catch (_) {
+    // Lambda's working directory is the task root; carry on if it is not there.
+  }
+  onFatal = (error, exitCode) => {
+    client.postInitError(Errors.toRapidResponse(error)).finally(() => process.exit(exitCode));
+  };
+  let handler;
+  try {
+    handler = await UserFunction.load(appRoot, process.env._HANDLER || '');
+  } catch (error) {
+    console.error('Uncaught Exception', Errors.toFormatted(error));
+    return onFatal(error, 129);
+  }
+  new Runtime(client, handler).start();
+}
+
+module.exports = {run};
