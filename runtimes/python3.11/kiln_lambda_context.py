@@ -144,7 +144,8 @@ class _LoggingLoader:
 
     def exec_module(self, module):
         self._loader.exec_module(module)
-        _configure_root_logger(module)
+        if hasattr(module, "Handler") and hasattr(module, "getLogger"):  # not a user's logging.py
+            _configure_root_logger(module)
 
     def __getattr__(self, name):
         return getattr(self._loader, name)

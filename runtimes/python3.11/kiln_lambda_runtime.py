@@ -15,7 +15,7 @@ import sys
 import time
 
 import kiln_lambda_context as lambda_context
-from kiln_runtime_api import RuntimeAPIClient
+from kiln_runtime_api import RuntimeAPIClient, RuntimeAPIError
 
 _THIS_FILE = __file__
 
@@ -144,7 +144,17 @@ def _post_error(api, request_id, error):
     if request_id is None:
         api.post_init_error(body, error["errorType"])
     else:
-        api.post_error(request_id, body, error["errorType"])
+        _post_result(api.post_error, request_id, body, error["errorType"])
+
+
+def _post_result(post, *args):
+    """A failed post of one result (e.g. the API refused an oversized response and closed
+    the connection) fails that invoke only: the loop goes on to /next, which reconnects
+    or, if the Runtime API is really gone, ends the process."""
+    try:
+        post(*args)
+    except RuntimeAPIError as e:
+        sys.stderr.write("kiln runtime: posting the result failed: %s\n" % e)
 
 
 def serve(api, handler):
@@ -173,7 +183,7 @@ def serve(api, handler):
         except Exception:
             error = build_fault_result(sys.exc_info(), request_id)
         else:
-            api.post_response(request_id, payload, content_type)
+            _post_result(api.post_response, request_id, payload, content_type)
             stdout.flush()
             stderr.flush()
             continue
@@ -193,7 +203,11 @@ def main():
         os.chdir(task_root)
     except OSError:
         pass
-    api = RuntimeAPIClient(environ.get("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"))
+    try:
+        api = RuntimeAPIClient(environ.get("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"))
+    except RuntimeAPIError as e:
+        sys.stderr.write("kiln runtime: %s\n" % e)
+        return 1
     try:
         handler = load_handler(environ.get("_HANDLER", ""))
     except FaultException as e:
@@ -201,8 +215,15 @@ def main():
     except Exception:
         error = build_fault_result(sys.exc_info())
     else:
-        serve(api, handler)
-    _post_error(api, None, error)
+        try:
+            serve(api, handler)
+        except RuntimeAPIError as e:
+            sys.stderr.write("kiln runtime: %s\n" % e)
+            return 1
+    try:
+        _post_error(api, None, error)
+    except RuntimeAPIError as e:
+        sys.stderr.write("kiln runtime: posting the init error failed: %s\n" % e)
     sys.stdout.flush()
     return 1
 

@@ -95,8 +95,18 @@ void Frontend::run_invoke(std::shared_ptr<Call> call, registry::FunctionVersionP
   auto& assignment = deps_.assignment;
   w->create(
       f, [&assignment](const std::shared_ptr<worker::Environment>& env) { assignment.remove(env); },
-      [this, call, ir = std::move(ir), on_done](StatusOr<std::shared_ptr<worker::Environment>> env) mutable {
-        if (!env.ok()) return call->fail(env.status());
+      [this, call, f, ir = std::move(ir), on_done](StatusOr<std::shared_ptr<worker::Environment>> env) mutable {
+        if (!env.ok()) {
+          const Status& s = env.status();
+          if (s.type().rfind("Runtime.", 0) != 0) return call->fail(s);
+          // The function's own fault (e.g. no bootstrap): a function error, as Lambda answers.
+          nlohmann::json doc = {{"errorType", s.type()},
+                                {"errorMessage", "RequestId: " + call->request_id + " Error: " + s.message()}};
+          net::Response resp = json_response(200, doc.dump(), call->request_id);
+          resp.set("X-Amz-Executed-Version", f->version);
+          resp.set("X-Amz-Function-Error", "Unhandled");
+          return call->reply(std::move(resp));
+        }
         auto e = *env;
         deps_.assignment.add_busy(e);
         e->invoke(std::move(ir), [e, on_done](worker::InvokeResult r) { on_done(e, std::move(r)); });

@@ -10,6 +10,7 @@ struct Operation {
   const char* name;
   const char* method;
   const char* uri;
+  const char* fixed_query;  // "key=value" the request must carry ("" for none)
   int code;
 };
 
@@ -17,7 +18,9 @@ constexpr Operation kOperations[] = {
 #include "api/operations.inc"
 };
 
+// Segments of a path; a trailing slash is not a segment (SDKs differ on sending it).
 std::vector<std::string_view> split_path(std::string_view path) {
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
   std::vector<std::string_view> out;
   size_t start = 1;
   while (start <= path.size()) {
@@ -78,6 +81,13 @@ std::optional<RouteMatch> route(std::string_view method, std::string_view target
         ok = tmpl[i] == segments[i];
         literals++;
       }
+    }
+    std::string_view fixed = op.fixed_query;
+    if (ok && !fixed.empty()) {
+      // The operation is told apart by a query parameter (e.g. ?find=LayerVersion).
+      std::string needle(fixed);
+      ok = ("&" + std::string(query) + "&").find("&" + needle + "&") != std::string::npos;
+      literals++;
     }
     if (ok && literals > best_literals) {
       best = &op;

@@ -32,3 +32,21 @@ TEST(Router, UnknownPathsAndBadEscapesMatchNothing) {
 }
 
 }  // namespace kiln::api
+
+namespace kiln::api {
+
+TEST(Router, TrailingSlashAsTheCliV2SendsIt) {
+  EXPECT_EQ(route("GET", "/2015-03-31/functions/")->operation, "ListFunctions");
+  EXPECT_EQ(route("GET", "/2016-08-19/account-settings/")->operation, "GetAccountSettings");
+}
+
+TEST(Router, FixedQueryTellsOperationsOnTheSamePathApart) {
+  EXPECT_EQ(route("GET", "/2018-10-31/layers")->operation, "ListLayers");
+  EXPECT_EQ(route("GET", "/2018-10-31/layers?find=LayerVersion&Arn=x")->operation, "GetLayerVersionByArn");
+  EXPECT_EQ(route("GET", "/2019-09-30/functions/f/provisioned-concurrency?List=ALL")->operation,
+            "ListProvisionedConcurrencyConfigs");
+  EXPECT_EQ(route("GET", "/2019-09-30/functions/f/provisioned-concurrency?Qualifier=1")->operation,
+            "GetProvisionedConcurrencyConfig");
+}
+
+}  // namespace kiln::api

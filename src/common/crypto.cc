@@ -2,28 +2,59 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <cstring>
+#include <initializer_list>
 #include <stdexcept>
 
 namespace kiln::crypto {
 
-std::string sha256(std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  // SAFETY: out holds EVP_MAX_MD_SIZE bytes, more than SHA-256's 32.
-  EVP_Digest(data.data(), data.size(), out, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<char*>(out), len);
+namespace {
+
+// Fetched once: OpenSSL 3's implicit fetch takes a lock on every call.
+const EVP_MD* sha256_md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
 }
 
-std::string hmac_sha256(std::string_view key, std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
+// Hashes the concatenation of parts into out (32 bytes).
+void sha256_parts(std::initializer_list<std::string_view> parts, unsigned char* out) {
+  thread_local EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   unsigned int len = 0;
-  // SAFETY: out holds EVP_MAX_MD_SIZE bytes; key and data are read-only spans.
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
-  return std::string(reinterpret_cast<char*>(out), len);
+  // SAFETY: ctx is this thread's own; out has room for a SHA-256 digest (32 bytes).
+  EVP_DigestInit_ex(ctx, sha256_md(), nullptr);
+  for (std::string_view p : parts) EVP_DigestUpdate(ctx, p.data(), p.size());
+  EVP_DigestFinal_ex(ctx, out, &len);
+}
+
+}  // namespace
+
+std::string sha256(std::string_view data) {
+  unsigned char out[32];
+  sha256_parts({data}, out);
+  return std::string(reinterpret_cast<char*>(out), sizeof out);
+}
+
+// HMAC (RFC 2104) over SHA-256, built on the cached digest.
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+  unsigned char block[64] = {};
+  if (key.size() > sizeof block) {
+    sha256_parts({key}, block);
+  } else {
+    std::memcpy(block, key.data(), key.size());
+  }
+  unsigned char ipad[64], opad[64];
+  for (size_t i = 0; i < sizeof block; ++i) {
+    ipad[i] = block[i] ^ 0x36;
+    opad[i] = block[i] ^ 0x5c;
+  }
+  unsigned char inner[32], outer[32];
+  sha256_parts({std::string_view(reinterpret_cast<char*>(ipad), 64), data}, inner);
+  sha256_parts({std::string_view(reinterpret_cast<char*>(opad), 64),
+                std::string_view(reinterpret_cast<char*>(inner), 32)},
+               outer);
+  return std::string(reinterpret_cast<char*>(outer), sizeof outer);
 }
 
 std::string hex(std::string_view raw) {

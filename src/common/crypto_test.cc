@@ -39,3 +39,13 @@ TEST(Crypto, ConstantTimeEquality) {
 }
 
 }  // namespace kiln::crypto
+
+namespace kiln::crypto {
+
+TEST(Crypto, HmacWithKeyLongerThanABlockMatchesRfc4231Case6) {
+  std::string key(131, '\xaa');
+  EXPECT_EQ(hex(hmac_sha256(key, "Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+}  // namespace kiln::crypto

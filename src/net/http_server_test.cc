@@ -1,1 +1,361 @@
+// HttpServer on 127.0.0.1:0 driven by a blocking Beast client: round trips, keep-alive,
+// late answers from another thread, the body limit and stop().
+#include "net/http_server.h"
+
 #include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace kiln::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+constexpr auto kWait = 10s;  // generous bound on anything that should be immediate
+
+// Runs an io_context on its own thread for the life of the fixture.
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  void TearDown() override {
+    if (server_) server_->stop();
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  void start(Handler handler, ServerOptions options = {}) {
+    tcp::acceptor acceptor(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    server_ = std::make_shared<HttpServer>(io_, std::move(acceptor), std::move(handler), std::move(options));
+    server_->start();
+    ASSERT_NE(server_->port(), 0);
+  }
+
+  // A connected blocking client socket (its own io_context: never runs handlers).
+  tcp::socket connect() {
+    tcp::socket s(client_io_);
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+    return s;
+  }
+
+  // Reads one response; sets `ec` on failure. A receive timeout keeps a bug from hanging.
+  static std::optional<Response> read_response(tcp::socket& s, beast::flat_buffer& buf, beast::error_code& ec) {
+    timeval tv{10, 0};
+    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    Response r;
+    http::read(s, buf, r, ec);
+    if (ec) return std::nullopt;
+    return r;
+  }
+
+  static Request make_request(const std::string& target, std::string body = "") {
+    Request req(body.empty() ? http::verb::get : http::verb::post, target, 11);
+    req.set(http::field::host, "127.0.0.1");
+    req.body() = std::move(body);
+    req.prepare_payload();
+    return req;
+  }
+
+  // Echoes method, target and body.
+  static Handler echo() {
+    return [](Request&& req, ResponderPtr responder) {
+      Response r(http::status::ok, 11);
+      r.set("X-Target", std::string(req.target()));
+      r.body() = std::string(req.method_string()) + " " + req.body();
+      responder->respond(std::move(r));
+    };
+  }
+
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{io_.get_executor()};
+  asio::io_context client_io_;
+  std::thread thread_;
+  std::shared_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpServerTest, RoundTripDeliversRequestAndResponse) {
+  start(echo());
+  tcp::socket s = connect();
+  http::write(s, make_request("/hello?x=1", "payload"));
+  beast::flat_buffer buf;
+  beast::error_code ec;
+  auto r = read_response(s, buf, ec);
+  ASSERT_TRUE(r) << ec.message();
+  EXPECT_EQ(r->result(), http::status::ok);
+  EXPECT_EQ(r->at("X-Target"), "/hello?x=1");
+  EXPECT_EQ(r->body(), "POST payload");
+  EXPECT_TRUE(r->keep_alive());
+}
+
+TEST_F(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  std::atomic<int> calls{0};
+  std::mutex mu;
+  std::vector<std::string> peers;
+  start([&](Request&& req, ResponderPtr responder) {
+    calls++;
+    {
+      std::lock_guard lock(mu);
+      peers.push_back(responder->peer());
+    }
+    Response r(http::status::ok, 11);
+    r.body() = req.body();
+    responder->respond(std::move(r));
+  });
+  tcp::socket s = connect();
+  beast::flat_buffer buf;
+  for (int i = 0; i < 5; ++i) {
+    http::write(s, make_request("/n", "req" + std::to_string(i)));
+    beast::error_code ec;
+    auto r = read_response(s, buf, ec);
+    ASSERT_TRUE(r) << "request " << i << ": " << ec.message();
+    EXPECT_EQ(r->body(), "req" + std::to_string(i));
+  }
+  EXPECT_EQ(calls.load(), 5);
+  std::lock_guard lock(mu);
+  const std::string local = "127.0.0.1:" + std::to_string(s.local_endpoint().port());
+  for (const auto& p : peers) EXPECT_EQ(p, local) << "all on the same connection";
+}
+
+TEST_F(HttpServerTest, ConnectionCloseRequestGetsAnswerThenEof) {
+  start(echo());
+  tcp::socket s = connect();
+  Request req = make_request("/bye");
+  req.keep_alive(false);
+  http::write(s, req);
+  beast::flat_buffer buf;
+  beast::error_code ec;
+  auto r = read_response(s, buf, ec);
+  ASSERT_TRUE(r) << ec.message();
+  EXPECT_FALSE(r->keep_alive());
+  Response again;
+  http::read(s, buf, again, ec);
+  EXPECT_EQ(ec, http::error::end_of_stream);
+}
+
+TEST_F(HttpServerTest, ResponderCalledLaterFromAnotherThread) {
+  std::promise<ResponderPtr> parked;
+  start([&](Request&&, ResponderPtr responder) { parked.set_value(std::move(responder)); });
+  tcp::socket s = connect();
+  http::write(s, make_request("/next"));
+  auto fut = parked.get_future();
+  ASSERT_EQ(fut.wait_for(kWait), std::future_status::ready);
+  ResponderPtr responder = fut.get();
+  std::thread other([responder] {
+    Response r(http::status::accepted, 11);
+    r.body() = "late";
+    responder->respond(std::move(r));
+  });
+  other.join();
+  beast::flat_buffer buf;
+  beast::error_code ec;
+  auto r = read_response(s, buf, ec);
+  ASSERT_TRUE(r) << ec.message();
+  EXPECT_EQ(r->result(), http::status::accepted);
+  EXPECT_EQ(r->body(), "late");
+}
+
+TEST_F(HttpServerTest, ParkedRequestsOnTwoConnectionsAnswerIndependently) {
+  std::mutex mu;
+  std::vector<std::pair<std::string, ResponderPtr>> parked;
+  std::promise<void> both;
+  start([&](Request&& req, ResponderPtr responder) {
+    std::lock_guard lock(mu);
+    parked.emplace_back(std::string(req.target()), std::move(responder));
+    if (parked.size() == 2) both.set_value();
+  });
+  tcp::socket a = connect();
+  tcp::socket b = connect();
+  http::write(a, make_request("/a"));
+  http::write(b, make_request("/b"));
+  ASSERT_EQ(both.get_future().wait_for(kWait), std::future_status::ready);
+  for (auto& [target, responder] : parked) {
+    Response r(http::status::ok, 11);
+    r.body() = target;
+    responder->respond(std::move(r));
+  }
+  beast::flat_buffer buf_a, buf_b;
+  beast::error_code ec;
+  auto ra = read_response(a, buf_a, ec);
+  ASSERT_TRUE(ra) << ec.message();
+  auto rb = read_response(b, buf_b, ec);
+  ASSERT_TRUE(rb) << ec.message();
+  EXPECT_EQ(ra->body(), "/a");
+  EXPECT_EQ(rb->body(), "/b");
+}
+
+TEST_F(HttpServerTest, RespondAfterPeerHungUpIsHarmless) {
+  std::promise<ResponderPtr> parked;
+  start([&](Request&&, ResponderPtr responder) { parked.set_value(std::move(responder)); });
+  {
+    tcp::socket s = connect();
+    http::write(s, make_request("/next"));
+    auto fut = parked.get_future();
+    ASSERT_EQ(fut.wait_for(kWait), std::future_status::ready);
+    ResponderPtr responder = fut.get();
+    s.close();
+    responder->respond(Response(http::status::ok, 11));
+  }
+  // The server still serves.
+  tcp::socket s2 = connect();
+  s2.close();
+  SUCCEED();
+}
+
+TEST_F(HttpServerTest, BodyOverLimitGetsTooLargeAnswerAndNeverReachesHandler) {
+  std::atomic<int> calls{0};
+  ServerOptions options;
+  options.body_limit = 1024;
+  options.too_large = [] {
+    Response r(http::status::payload_too_large, 11);
+    r.body() = "too big";
+    return r;
+  };
+  start([&](Request&&, ResponderPtr responder) {
+    calls++;
+    responder->respond(Response(http::status::ok, 11));
+  }, std::move(options));
+
+  // Headers only: the declared Content-Length alone passes the limit.
+  tcp::socket s = connect();
+  std::string head = "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n";
+  asio::write(s, asio::buffer(head));
+  beast::flat_buffer buf;
+  beast::error_code ec;
+  auto r = read_response(s, buf, ec);
+  ASSERT_TRUE(r) << ec.message();
+  EXPECT_EQ(r->result(), http::status::payload_too_large);
+  EXPECT_EQ(r->body(), "too big");
+  EXPECT_FALSE(r->keep_alive());
+  Response again;
+  http::read(s, buf, again, ec);
+  EXPECT_TRUE(ec == http::error::end_of_stream || ec == asio::error::connection_reset) << ec.message();
+  EXPECT_EQ(calls.load(), 0);
+}
+
+TEST_F(HttpServerTest, BodyOverLimitSentInFullStillGetsTheAnswer) {
+  // A client (or runtime) that writes its whole oversized body before reading: the
+  // answer must not be lost to a TCP reset from closing with unread data.
+  ServerOptions options;
+  options.body_limit = 1024;
+  start(echo(), std::move(options));
+  tcp::socket s = connect();
+  http::write(s, make_request("/big", std::string(64 * 1024, 'x')));
+  beast::flat_buffer buf;
+  beast::error_code ec;
+  auto r = read_response(s, buf, ec);
+  ASSERT_TRUE(r) << "response lost: " << ec.message();
+  EXPECT_EQ(r->result(), http::status::payload_too_large);
+}
+
+TEST_F(HttpServerTest, BodyAtLimitIsAccepted) {
+  ServerOptions options;
+  options.body_limit = 1024;
+  start(echo(), std::move(options));
+  tcp::socket s = connect();
+  http::write(s, make_request("/ok", std::string(1024, 'y')));
+  beast::flat_buffer buf;
+  beast::error_code ec;
+  auto r = read_response(s, buf, ec);
+  ASSERT_TRUE(r) << ec.message();
+  EXPECT_EQ(r->result(), http::status::ok);
+  EXPECT_EQ(r->body().size(), 5 + 1024u);
+}
+
+TEST_F(HttpServerTest, MalformedRequestClosesTheConnection) {
+  std::atomic<int> calls{0};
+  start([&](Request&&, ResponderPtr r) {
+    calls++;
+    r->respond(Response(http::status::ok, 11));
+  });
+  tcp::socket s = connect();
+  asio::write(s, asio::buffer(std::string("NOT HTTP AT ALL\r\n\r\n")));
+  beast::flat_buffer buf;
+  beast::error_code ec;
+  auto r = read_response(s, buf, ec);
+  EXPECT_FALSE(r);
+  EXPECT_TRUE(ec == http::error::end_of_stream || ec == asio::error::connection_reset) << ec.message();
+  EXPECT_EQ(calls.load(), 0);
+}
+
+TEST_F(HttpServerTest, StopClosesOpenConnectionsAndCallsOnClose) {
+  std::promise<void> parked_promise;
+  ResponderPtr parked;
+  std::mutex mu;
+  std::condition_variable cv;
+  int closes = 0;  // guarded by mu
+  ServerOptions options;
+  options.on_close = [&] {
+    std::lock_guard lock(mu);
+    closes++;
+    cv.notify_all();
+  };
+  start([&](Request&& req, ResponderPtr responder) {
+    if (req.target() == "/ping") return responder->respond(Response(http::status::ok, 11));
+    parked = std::move(responder);
+    parked_promise.set_value();
+  }, std::move(options));
+  // A keep-alive connection between requests, and one with a request parked.
+  tcp::socket idle = connect();
+  http::write(idle, make_request("/ping"));
+  beast::flat_buffer idle_buf;
+  beast::error_code ec;
+  ASSERT_TRUE(read_response(idle, idle_buf, ec)) << ec.message();
+  tcp::socket waiting = connect();
+  http::write(waiting, make_request("/next"));
+  ASSERT_EQ(parked_promise.get_future().wait_for(kWait), std::future_status::ready);
+
+  server_->stop();
+
+  beast::flat_buffer waiting_buf;
+  for (auto [s, buf] : {std::pair{&idle, &idle_buf}, std::pair{&waiting, &waiting_buf}}) {
+    auto r = read_response(*s, *buf, ec);
+    EXPECT_FALSE(r);
+    EXPECT_TRUE(ec == http::error::end_of_stream || ec == asio::error::connection_reset) << ec.message();
+  }
+  {
+    std::unique_lock lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, kWait, [&] { return closes >= 2; })) << "on_close calls: " << closes;
+  }
+  // Answering after stop is harmless.
+  parked->respond(Response(http::status::ok, 11));
+}
+
+TEST_F(HttpServerTest, StopRefusesNewConnections) {
+  start(echo());
+  const uint16_t port = server_->port();
+  std::promise<void> stopped;
+  server_->stop();
+  // stop() posts the acceptor close; a marker posted after it runs once it is done.
+  asio::post(io_, [&] { stopped.set_value(); });
+  ASSERT_EQ(stopped.get_future().wait_for(kWait), std::future_status::ready);
+  tcp::socket s(client_io_);
+  beast::error_code ec;
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+  EXPECT_EQ(ec, asio::error::connection_refused);
+}
+
+}  // namespace
+}  // namespace kiln::net

@@ -401,12 +401,14 @@ TEST_F(RegistryTest, EphemeralStorageRangeIs512To10240) {
 }
 
 TEST_F(RegistryTest, ReservedEnvironmentKeysAreRefused) {
-  for (const char* key : {"AWS_REGION", "AWS_LAMBDA_RUNTIME_API", "_HANDLER", "AWS_SECRET_ACCESS_KEY",
-                          "LAMBDA_TASK_ROOT"}) {
+  for (const char* key : {"AWS_REGION", "AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_FUNCTION_NAME",
+                          "AWS_SECRET_ACCESS_KEY", "LAMBDA_TASK_ROOT"}) {
     Status s = create_error({{"Environment", {{"Variables", {{key, "x"}}}}}});
     EXPECT_EQ(s.type(), "InvalidParameterValueException") << key;
     EXPECT_NE(s.message().find(key), std::string::npos) << s.message();
   }
+  // "_HANDLER" fails the model's key pattern first, as in Lambda.
+  EXPECT_EQ(create_error({{"Environment", {{"Variables", {{"_HANDLER", "x"}}}}}}).type(), "ValidationException");
 }
 
 TEST_F(RegistryTest, EnvironmentOver4KBIsRefusedAndExactly4KBAccepted) {

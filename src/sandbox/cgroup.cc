@@ -187,11 +187,25 @@ StatusOr<SandboxCgroup> CgroupLayout::create(const std::string& id, const Cgroup
     }
   }
   for (const fs::path& d : cg.dirs_) {
-    UniqueFd fd(::open((d / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+    UniqueFd fd(::open((d / "cgroup.procs").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
     if (!fd.valid()) return errno_status("open " + (d / "cgroup.procs").string(), errno);
     cg.procs_.push_back(std::move(fd));
   }
+  if (v2_) {
+    cg.dir_fd_.reset(::open(cg.dirs_[0].c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!cg.dir_fd_.valid()) return errno_status("open " + cg.dirs_[0].string(), errno);
+  }
   return cg;
+}
+
+Status SandboxCgroup::add_process(pid_t pid) const {
+  const std::string text = std::to_string(pid);
+  for (size_t i = 0; i < procs_.size(); ++i) {
+    if (::write(procs_[i].get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+      return errno_status("join " + dirs_[i].string(), errno);
+    }
+  }
+  return Status::Ok();
 }
 
 uint64_t SandboxCgroup::peak_memory_bytes() const {
@@ -210,6 +224,7 @@ bool SandboxCgroup::out_of_memory() const {
 
 Status SandboxCgroup::remove() {
   procs_.clear();
+  dir_fd_.reset();
   Status result;
   for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
     // A cgroup is busy for a moment after its last task was reaped; bounded retry.

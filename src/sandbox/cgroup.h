@@ -6,6 +6,8 @@
 // The filesystem root and Kiln's own cgroup are injected so tests can use a fake tree.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -33,9 +35,12 @@ class SandboxCgroup {
   SandboxCgroup& operator=(SandboxCgroup&&) = default;
   ~SandboxCgroup() { remove(); }
 
-  // Open cgroup.procs files: a process joins the sandbox's cgroups by writing "0" to
-  // each. Valid until remove().
-  const std::vector<UniqueFd>& procs_fds() const { return procs_; }
+  // v2: a directory fd for clone3(CLONE_INTO_CGROUP), which starts a process inside the
+  // cgroup at no migration cost. -1 on v1. Valid until remove().
+  int clone_into_fd() const { return dir_fd_.get(); }
+  // Moves a process into the sandbox's cgroups (every hierarchy on v1). Costs an RCU
+  // grace period in the kernel (milliseconds), so callers overlap it with other work.
+  Status add_process(pid_t pid) const;
   // Peak memory usage (v1 memory.max_usage_in_bytes, v2 memory.peak); 0 if unknown.
   uint64_t peak_memory_bytes() const;
   // True once the memory limit killed a process (oom_kill count > 0).
@@ -48,7 +53,8 @@ class SandboxCgroup {
   bool v2_ = false;
   std::filesystem::path memory_dir_;      // where the memory files are
   std::vector<std::filesystem::path> dirs_;  // every directory created, one per hierarchy
-  std::vector<UniqueFd> procs_;
+  std::vector<UniqueFd> procs_;  // cgroup.procs of each directory
+  UniqueFd dir_fd_;
 };
 
 // Where and how Kiln creates cgroups. Detected once; create() is thread-safe.

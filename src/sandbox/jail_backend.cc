@@ -110,7 +110,6 @@ struct PlanStorage {
   std::deque<std::string> strings;
   std::vector<MountOp> mounts;
   std::vector<const char*> argv, envp;
-  std::vector<int> cgroup_fds;
   const char* keep(std::string s) { return strings.emplace_back(std::move(s)).c_str(); }
   void bind(const std::string& src, const std::string& dst) {
     mounts.push_back({MountOp::kMount, keep(src), keep(dst), nullptr, MS_BIND, nullptr});
@@ -254,10 +253,6 @@ class JailBackend final : public SandboxBackend {
     }
     if (!api_env.empty()) st.envp.push_back(st.keep(api_env));
     st.envp.push_back(nullptr);
-    for (const UniqueFd& fd : cgroup.procs_fds()) st.cgroup_fds.push_back(fd.get());
-
-    plan.cgroup_procs_fds = st.cgroup_fds.data();
-    plan.cgroup_procs_count = st.cgroup_fds.size();
     plan.new_root = st.keep(root);
     plan.mounts = st.mounts.data();
     plan.mount_count = st.mounts.size();
@@ -323,6 +318,28 @@ class JailBackend final : public SandboxBackend {
     return Status::Ok();
   }
 
+  // Drives the child from clone to exec: joins it to its cgroups (overlapping its mount
+  // work), receives the Runtime API socket, writes the uid/gid maps, lets it finish
+  // and waits for exec (EOF on the control socket) or its failure report.
+  static Status handshake(const SandboxSpec& spec, const JailChildPlan& plan,
+                          const SandboxCgroup& cgroup, pid_t pid, uint32_t host_id, int control,
+                          UniqueFd& passed) {
+    if (cgroup.clone_into_fd() < 0) {
+      if (Status s = cgroup.add_process(pid); !s.ok()) return s;
+    }
+    ChildReport report{};
+    bool eof = false;
+    if (!receive(control, report, &passed, eof)) {
+      return ServiceError(eof ? "jail: setup process died" : "jail: setup timed out");
+    }
+    if (report.kind != ChildReport::kUserNsReady) return child_failure(report, plan, spec);
+    if (Status s = write_id_map(pid, "uid_map", host_id); !s.ok()) return s;
+    if (Status s = write_id_map(pid, "gid_map", host_id); !s.ok()) return s;
+    if (::send(control, "g", 1, MSG_NOSIGNAL) != 1) return errno_status("resume setup", errno);
+    if (receive(control, report, nullptr, eof)) return child_failure(report, plan, spec);
+    return eof ? Status::Ok() : ServiceError("jail: setup timed out");
+  }
+
   StatusOr<std::unique_ptr<Sandbox>> start(const SandboxSpec& spec, uint32_t host_id,
                                            SandboxCgroup cgroup, UniqueFd api,
                                            PlanStorage& st, JailChildPlan& plan) {
@@ -340,6 +357,10 @@ class JailBackend final : public SandboxBackend {
                  (plan.own_network ? CLONE_NEWNET : 0);
     args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
     args.exit_signal = 0;  // no SIGCHLD: nobody else's waitpid(-1) can reap a sandbox
+    if (cgroup.clone_into_fd() >= 0) {
+      args.flags |= CLONE_INTO_CGROUP;
+      args.cgroup = static_cast<uint64_t>(cgroup.clone_into_fd());
+    }
     // SAFETY: fork-like clone (no CLONE_VM); the child only runs run_jail_child, which
     // makes system calls on memory prepared above and never returns.
     long pid = ::syscall(SYS_clone3, &args, sizeof args);
@@ -348,25 +369,9 @@ class JailBackend final : public SandboxBackend {
     UniqueFd process(pidfd);
     child_end.reset();
 
-    ChildReport report{};
-    bool eof = false;
     UniqueFd passed;
-    Status failure;
-    if (!receive(parent_end.get(), report, &passed, eof)) {
-      failure = ServiceError(eof ? "jail: setup process died" : "jail: setup timed out");
-    } else if (report.kind != ChildReport::kUserNsReady) {
-      failure = child_failure(report, plan, spec);
-    } else if (Status s = write_id_map(pid, "uid_map", host_id); !s.ok()) {
-      failure = s;
-    } else if (Status s = write_id_map(pid, "gid_map", host_id); !s.ok()) {
-      failure = s;
-    } else if (::send(parent_end.get(), "g", 1, MSG_NOSIGNAL) != 1) {
-      failure = errno_status("resume setup", errno);
-    } else if (receive(parent_end.get(), report, nullptr, eof)) {
-      failure = child_failure(report, plan, spec);  // anything but EOF is a failure report
-    } else if (!eof) {
-      failure = ServiceError("jail: setup timed out");
-    }
+    Status failure = handshake(spec, plan, cgroup, static_cast<pid_t>(pid), host_id,
+                               parent_end.get(), passed);
     if (!failure.ok()) {
       kill_and_reap(process.get());
       return failure;  // the cgroup is removed as it goes out of scope

@@ -198,10 +198,6 @@ void run_jail_child(const JailChildPlan& p) {
   g_control_fd = p.control_fd;
   ::close(p.parent_control_fd);
   reset_signals();
-  for (size_t i = 0; i < p.cgroup_procs_count; ++i) {
-    if (::write(p.cgroup_procs_fds[i], "0", 1) != 1) fail(p, kStageCgroup, static_cast<int32_t>(i), errno);
-  }
-  if (::unshare(CLONE_NEWCGROUP) != 0) fail(p, kStageNamespaces, 0, errno);
   (void)::sethostname("localhost", 9);
   prefer_oom_kill();
   build_root(p);
@@ -209,6 +205,8 @@ void run_jail_child(const JailChildPlan& p) {
   if (::syscall(SYS_setgroups, 0, nullptr) != 0) fail(p, kStageIdentity, 1, errno);
   if (::unshare(CLONE_NEWUSER) != 0) fail(p, kStageUserNs, 0, errno);
   hand_off(p, api_fd);
+  // The parent has moved us into the sandbox's cgroups by now.
+  if (::unshare(CLONE_NEWCGROUP) != 0) fail(p, kStageNamespaces, 0, errno);
   drop_privileges(p);
   set_stdio(p);
   set_limits(p);

@@ -1,9 +1,11 @@
 // The first process of a jail, between clone and exec. It starts as host root inside
-// fresh pid, mount, net, ipc and uts namespaces and, in this order: joins its cgroups and
-// enters a cgroup namespace; builds the root filesystem and pivots into it; brings up
+// fresh pid, mount, net, ipc and uts namespaces (the parent moves it into its cgroups
+// meanwhile, or it was cloned into them) and, in this order: builds the root
+// filesystem and pivots into it; brings up
 // its loopback and opens the Runtime API socket; lowers rlimits; drops supplementary
 // groups; creates its user namespace and hands the socket to the parent, which maps
-// root inside to the tenant's host uid/gid; then becomes that root, drops every
+// root inside to the tenant's host uid/gid; then becomes that root, enters a cgroup
+// namespace rooted at its own cgroup, drops every
 // capability, sets no_new_privs, Landlock and seccomp, and execs the runtime.
 //
 // Every namespace but the user namespace is owned by the host's initial user namespace,
@@ -45,8 +47,6 @@ enum JailStage : int32_t {
 const char* jail_stage_name(int32_t stage);
 
 struct JailChildPlan {
-  const int* cgroup_procs_fds = nullptr;  // write "0" to join
-  size_t cgroup_procs_count = 0;
   const char* new_root = nullptr;         // the skeleton directory (host path)
   const MountOp* mounts = nullptr;        // applied in order before pivot_root
   size_t mount_count = 0;

@@ -56,8 +56,10 @@ MB = 1024 * 1024
 
 
 def kiln_binary():
-    candidates = [os.environ.get("KILN_BINARY"), "/work/main/build/kiln",
-                  os.path.join(REPO, "build", "kiln")]
+    """KILN_BINARY if set (it must exist), else the usual build locations."""
+    explicit = os.environ.get("KILN_BINARY")
+    candidates = [explicit] if explicit else ["/work/main/build/kiln",
+                                              os.path.join(REPO, "build", "kiln")]
     for c in candidates:
         if c and os.path.isfile(c) and os.access(c, os.X_OK):
             return c
@@ -315,12 +317,16 @@ def provided_zip(bootstrap_source, extra=None):
 
 
 def c_bootstrap_path():
-    candidates = [os.environ.get("KILN_C_BOOTSTRAP"),
-                  "/work/main/build/runtimes/c_bootstrap",
-                  "/work/main/build/tests/fixtures/c_bootstrap/c_bootstrap",
-                  "/work/main/build/tests/fixtures/c_bootstrap"]
-    for c in candidates:
-        if c and os.path.isfile(c):
+    """KILN_C_BOOTSTRAP if set (it must exist), else the lead's build, else None."""
+    explicit = os.environ.get("KILN_C_BOOTSTRAP")
+    if explicit:
+        if not os.path.isfile(explicit):
+            raise AssertionError("KILN_C_BOOTSTRAP=%s does not exist: build target "
+                                 "c_bootstrap" % explicit)
+        return explicit
+    for c in ("/work/main/build/fixtures/c_bootstrap/bootstrap",
+              os.path.join(REPO, "build", "fixtures", "c_bootstrap", "bootstrap")):
+        if os.path.isfile(c):
             return c
     return None
 

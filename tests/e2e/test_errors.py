@@ -147,6 +147,16 @@ class ErrorsTest(harness.KilnTestCase):
         cfg = self.lam.get_function_configuration(FunctionName=name)
         self.assertEqual((cfg["MemorySize"], cfg["Timeout"], cfg["Runtime"]), (128, 3, PY))
 
+    def test_bad_list_and_invoke_parameters(self):
+        for kw in ({"MaxItems": 0}, {"MaxItems": 10001}, {"Marker": "not-a-marker!!"}):
+            with self.subTest(kw=kw):
+                self.assertClientError(lambda: self.loose.list_functions(**kw), BAD_VALUE, 400)
+        name, _ = self.create_function(self.zip, PY, HANDLER)
+        for kw in ({"InvocationType": "Bogus"}, {"LogType": "Bogus"}):
+            with self.subTest(kw=kw):
+                self.assertClientError(lambda: self.loose.invoke(FunctionName=name, Payload=b"{}", **kw),
+                                       BAD_VALUE, 400)
+
     # ------------------------------------------------------------ bad zips
 
     def assertBadZip(self, zip_bytes, sentinel=None):

@@ -122,6 +122,40 @@ class FunctionCrudTest(harness.KilnTestCase):
         with urllib.request.urlopen(loc, timeout=10) as r:
             self.assertEqual(r.read(), new_zip)
 
+    def test_updates_under_load_never_break_invokes(self):
+        import threading
+        src = "def handler(e, c):\n    return %r\n"
+        name, _ = self.create_function(harness.python_zip(src % "v0"), PY, HANDLER)
+        stop, seen, errors = threading.Event(), [], []
+
+        def load():
+            lam = self.server.client()
+            while not stop.is_set():
+                try:
+                    resp = lam.invoke(FunctionName=name, Payload=b"{}")
+                    body = json.loads(resp["Payload"].read())
+                    if "FunctionError" in resp:
+                        errors.append(body)
+                    seen.append(body)
+                except Exception as e:  # reported below
+                    errors.append(repr(e))
+        threads = [threading.Thread(target=load) for _ in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            for v in ("v1", "v2", "v3"):
+                self.lam.update_function_code(FunctionName=name, ZipFile=harness.python_zip(src % v))
+                harness.wait_active(self.lam, name)
+                self.lam.update_function_configuration(FunctionName=name, Description=v)
+                harness.wait_active(self.lam, name)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        self.assertEqual(errors, [], "invokes failed during updates")
+        self.assertTrue(seen)
+        self.assertEqual(self.invoke(name, {}), "v3")
+
     def test_update_function_configuration_round_trips_and_applies(self):
         name, _ = self.create_function(self.zip, PY, HANDLER,
                                        Environment={"Variables": {"VV": "old"}})
@@ -183,6 +217,9 @@ class FunctionCrudTest(harness.KilnTestCase):
             self.assertEqual(self.invoke(form, {"action": "echo", "data": form}), form)
         self.assertEqual(self.lam.get_function(FunctionName=name, Qualifier="$LATEST")
                          ["Configuration"]["FunctionName"], name)
+        resp = self.lam.invoke(FunctionName=name, Qualifier="$LATEST", Payload=b'{"action":"echo","data":1}')
+        self.assertEqual(json.loads(resp["Payload"].read()), 1)
+        self.assertEqual(resp["ExecutedVersion"], "$LATEST")
 
     def test_account_settings(self):
         before = self.lam.get_account_settings()
@@ -199,6 +236,15 @@ class FunctionCrudTest(harness.KilnTestCase):
         self.assertEqual(usage["FunctionCount"],
                          sum(len(p["Functions"]) for p in
                              self.lam.get_paginator("list_functions").paginate()))
+
+    def test_trailing_slash_paths_as_older_sdks_send(self):
+        # AWS CLI v2.9's model (Debian's awscli) has ListFunctions at /2015-03-31/functions/
+        # and GetAccountSettings at /2016-08-19/account-settings/; AWS accepts both forms.
+        for path, key in (("/2015-03-31/functions/", "Functions"),
+                          ("/2016-08-19/account-settings/", "AccountLimit")):
+            r = harness.signed_request(self.server, "GET", path)
+            self.assertEqual(r.status, 200, "GET %s -> %r" % (path, r))
+            self.assertIn(key, r.json())
 
     def test_all_runtimes_accepted(self):
         for runtime in ("python3.11", "nodejs20.x", "provided.al2023", "provided.al2"):

@@ -314,13 +314,16 @@ class ProvidedInvokeTest(InvokeMixin, harness.KilnTestCase):
     error_message = "boom from provided"
 
     def test_next_headers(self):
-        resp, headers = self.invoke({"action": "context"})
+        client_context = base64.b64encode(json.dumps({"custom": {"k": "v"}}).encode()).decode()
+        resp, headers = self.invoke({"action": "context"}, ClientContext=client_context)
         self.assertOk(resp, headers)
         rid = resp["ResponseMetadata"]["RequestId"]
         self.assertEqual(headers.get("lambda-runtime-aws-request-id"), rid)
         self.assertEqual(headers.get("lambda-runtime-invoked-function-arn"),
                          self.created["FunctionArn"])
         self.assertTrue(headers.get("lambda-runtime-trace-id"))
+        self.assertEqual(json.loads(headers.get("lambda-runtime-client-context", "null")),
+                         {"custom": {"k": "v"}}, repr(headers))
         deadline = int(headers["lambda-runtime-deadline-ms"])
         now_ms = time.time() * 1000
         self.assertLess(abs(deadline - (now_ms + self.created["Timeout"] * 1000)), 5000)

@@ -56,14 +56,20 @@ class Runtime {
     LogPatch.setCurrentRequestId(id);
     this.forwardTraceId(headers['lambda-runtime-trace-id']);
     const next = () => this.start();
+    // A failed post fails this invoke only (e.g. the API refused an oversized response
+    // and closed the connection): /next reconnects, or ends the process if the API is gone.
+    const postFailed = (err) => {
+      process.stderr.write(`kiln runtime: posting the result failed: ${err && err.message}\n`);
+      next();
+    };
     const fail = (err) => {
       console.error('Invoke Error', Errors.toFormatted(err));
-      this.client.postInvocationError(id, Errors.toRapidResponse(err)).then(next, exitOnRuntimeApiFailure);
+      this.client.postInvocationError(id, Errors.toRapidResponse(err)).then(next, postFailed);
     };
     const complete = (result) => {
       const payload = serializeResult(result);
       if (payload === undefined) return fail(new Error('Unable to stringify response body'));
-      this.client.postInvocationResponse(id, payload).then(next, exitOnRuntimeApiFailure);
+      this.client.postInvocationResponse(id, payload).then(next, postFailed);
     };
     onFatal = (error, exitCode) => {
       this.client.postInvocationError(id, Errors.toRapidResponse(error))

@@ -46,8 +46,8 @@ if [ -z "${HOME:-}" ]; then export npm_config_cache="$CACHE_DIR/npm-cache"; fi
 install_ric() {
   local work="$TREE.partial" log="$CACHE_DIR/npm-install-$RIC_VERSION.log"
   rm -rf "$work" && mkdir -p "$work"
-  # allowScripts: npm 11 warns (and later npm versions refuse) to run dependency
-  # install scripts that are not approved; the RIC's build is its install script.
+  # allowScripts: npm 11 warns about (and later versions may refuse to run) dependency
+  # install scripts not approved here; the RIC's native build is its install script.
   cat >"$work/package.json" <<EOF
 {"name": "kiln-ric-function", "version": "1.0.0", "private": true,
  "dependencies": {"aws-lambda-ric": "$RIC_VERSION"},
@@ -55,7 +55,9 @@ install_ric() {
 EOF
   echo "build_function.sh: npm install aws-lambda-ric@$RIC_VERSION (log: $log)" >&2
   local start=$SECONDS
-  if ! (cd "$work" && npm install --no-audit --no-fund --loglevel=warn) >"$log" 2>&1; then
+  # MAKEFLAGS: the curl and aws-lambda-cpp builds run plain `make`; two jobs at most.
+  if ! (cd "$work" && MAKEFLAGS=-j2 npm install --no-audit --no-fund --loglevel=warn) \
+      >"$log" 2>&1; then
     if ! npm view "aws-lambda-ric@$RIC_VERSION" version >/dev/null 2>&1; then
       missing "the npm registry does not serve aws-lambda-ric@$RIC_VERSION here (npm view failed; install log: $log)"
     fi
@@ -68,6 +70,9 @@ EOF
   # loading does not connect, so any address will do for this check.
   AWS_LAMBDA_RUNTIME_API=127.0.0.1:9 "$NODE" -e 'require(process.argv[1])' "$addon" ||
     die "$addon does not load"
+  # The RIC's postinstall cleanup leaves the unpacked curl and aws-lambda-cpp trees
+  # (its glob misses them); they are ~150 MB of build sources.
+  rm -rf "$work/node_modules/aws-lambda-ric/deps"
   echo "build_function.sh: built aws-lambda-ric@$RIC_VERSION in $((SECONDS - start)) s" >&2
   rm -rf "$TREE" && mv "$work" "$TREE"
 }

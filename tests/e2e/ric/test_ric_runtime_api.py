@@ -7,46 +7,67 @@ zip's contents at LAMBDA_TASK_ROOT, a few Lambda variables, no HOME, cwd elsewhe
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 import ric_function  # noqa: E402
 from minimal_runtime_api import PREFIX, MinimalRuntimeApi  # noqa: E402
 
 FUNCTION_NAME = "ric-check"
 
 
-class Runtime:
-    """The bootstrap as a Lambda provided runtime would start it; stopped by stop()."""
+def lambda_env(api, task_root, handler):
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "AWS_LAMBDA_RUNTIME_API": api.address,
+        "LAMBDA_TASK_ROOT": task_root,
+        "_HANDLER": handler,
+        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+    }
 
-    def __init__(self, task_root, api, handler):
-        self.log_path = os.path.join(os.path.dirname(task_root), "runtime-%s.log" % handler)
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "LANG": "C.UTF-8",
-            "TZ": ":UTC",
-            "AWS_LAMBDA_RUNTIME_API": api.address,
-            "LAMBDA_TASK_ROOT": task_root,
-            "_HANDLER": handler,
-            "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-        }
+
+class Runtime:
+    """The bootstrap as a Lambda provided runtime would start it; stopped by stop().
+
+    minimal_root: run it chrooted (run_in_minimal_root.sh) with the zip at /var/task.
+    """
+
+    def __init__(self, task_root, api, handler, minimal_root=False):
+        work = os.path.dirname(task_root)
+        self.log_path = os.path.join(work, "runtime-%s.log" % handler)
+        if minimal_root:
+            env = lambda_env(api, "/var/task", handler)
+            argv = (["unshare", "--mount", "--fork", "--kill-child",
+                     os.path.join(HERE, "run_in_minimal_root.sh"), task_root]
+                    + ["%s=%s" % kv for kv in env.items()] + ["/var/task/bootstrap"])
+            env, cwd = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "TMPDIR": work}, work
+        else:
+            argv = [os.path.join(task_root, "bootstrap")]
+            env, cwd = lambda_env(api, task_root, handler), "/"
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([os.path.join(task_root, "bootstrap")], env=env, cwd="/",
-                                         stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
 
     def log(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
+        # The whole session: with --kill-child the chrooted runtime dies with unshare.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.proc.wait(timeout=10)
 
 
@@ -64,10 +85,12 @@ class RicAgainstMinimalApiTest(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
+    minimal_root = False
+
     def start(self, handler):
         api = MinimalRuntimeApi().start()
         self.addCleanup(api.stop)
-        runtime = Runtime(self.task_root, api, handler)
+        runtime = Runtime(self.task_root, api, handler, self.minimal_root)
         self.addCleanup(runtime.stop)
         return api, runtime
 
@@ -165,6 +188,23 @@ class RicAgainstMinimalApiTest(unittest.TestCase):
         ric = os.path.join(self.task_root, "node_modules", "aws-lambda-ric")
         self.assertEqual(sorted(os.listdir(ric)), ["LICENSE", "NOTICE", "THIRD-PARTY-LICENSES",
                                                    "bin", "dist", "package.json"])
+
+
+def minimal_root_unavailable():
+    if os.geteuid() != 0:
+        return "needs root to mount and chroot (euid %d)" % os.geteuid()
+    if not shutil.which("unshare") or not shutil.which("chroot"):
+        return "unshare or chroot not on PATH (Debian package util-linux, coreutils)"
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return "cannot make a mount namespace here: " + probe.stderr.strip()
+    return None
+
+
+@unittest.skipIf(minimal_root_unavailable(), minimal_root_unavailable())
+class RicInMinimalRootTest(RicAgainstMinimalApiTest):
+    """The same checks with the runtime chrooted into only what a sandbox offers."""
+    minimal_root = True
 
 
 if __name__ == "__main__":
