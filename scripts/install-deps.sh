@@ -11,6 +11,8 @@ PKGS=(
   libseccomp-dev libcap-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light
+  # building aws-lambda-ric (npm) for the third-party Runtime API client test
+  autoconf automake libtool make
   # runtimes and real clients
   python3 awscli zip unzip sqlite3 procps iproute2
 )

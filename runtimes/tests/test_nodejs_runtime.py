@@ -80,6 +80,13 @@ class InvokeTest(unittest.TestCase):
                               "Error: rejected boom")
             self.assertEqual(rt.wait_exit(), 128)
 
+    def test_invalid_json_event_fails_with_syntax_error(self):
+        with runtime("index.echo") as rt:
+            result = rt.api.call(b"{not json")
+            self.assertEqual(result.kind, "error")
+            self.assertEqual(result.json()["errorType"], "SyntaxError")
+            self.assertEqual(rt.api.call({"after": 1}).json(), {"after": 1})
+
     def test_handler_returning_nothing_answers_null(self):
         self.assertEqual(self.call("index.returnsNothing").body, b"null")
 
