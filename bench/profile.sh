@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Where the time of a warm invoke goes: starts `kiln serve`, creates the C echo function,
-# drives it with kiln_loadgen and samples the whole machine with `perf record -a -g`
+# Where the time of a warm invoke goes: starts `kiln serve`, creates the echo functions,
+# drives one with kiln_loadgen and samples the whole machine with `perf record -a -g`
 # (software cpu-clock: this VM has no hardware counters). Prints per-process CPU shares
 # and the hottest symbols of kiln serve, the bootstrap and the kernel.
 #
 # Environment: BUILD_DIR (default build), KILN_SANDBOX_BACKEND (process|jail; default the
-# server's), CLIENTS=64, SECONDS_=5, OUT (default a temp dir, kept: perf.data is there).
+# server's), FUNCTION=bench-c (or bench-python, bench-node), CLIENTS=64, SECONDS_=5, OUT (default a temp dir, kept: perf.data is there).
 # Needs the binaries built (bench/run.sh builds them) and perf (linux-perf).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,7 +40,7 @@ for _ in $(seq 1 250); do
 done
 "$PYTHON" "$REPO/bench/drive_functions.py" setup "http://127.0.0.1:$PORT" "$C_BOOTSTRAP" \
   "$OUT/functions.json" 2>/dev/null
-URL="http://127.0.0.1:$PORT/2015-03-31/functions/bench-c/invocations"
+URL="http://127.0.0.1:$PORT/2015-03-31/functions/${FUNCTION:-bench-c}/invocations"
 LOADGEN="$BUILD_DIR/bench/kiln_loadgen"
 "$LOADGEN" --url "$URL" --sign --connections "$CLIENTS" --duration 2 --warmup 2 \
   --body '{"bench":"echo","n":1}' > /dev/null  # fill the sandbox pool

@@ -1,9 +1,11 @@
 """Writes docs/benchmarks.md from the JSON results of one bench/run.sh run.
 
-Usage: report.py --results DIR --backend NAME --repo REPO --duration S --warmup S
-                 --out FILE [--notes FILE]
-Reads from DIR: load_<target>_c<N>.json (kiln_loadgen), spawn_*.json (kiln_spawn_floor),
-functions.json and cold.json (drive_functions.py). Missing files become "not measured"
+Usage: report.py --results DIR --backends "jail process" --repo REPO --duration S
+                 --warmup S --out FILE [--notes FILE]
+Reads from DIR: load_floor_c<N>.json (kiln_loadgen against nginx), spawn_*.json
+(kiln_spawn_floor), loadavg_{start,end}.txt; and per backend from DIR/BACKEND/:
+load_<runtime>_c<N>.json, functions.json and cold.json (drive_functions.py),
+start_failure.log when the server did not start. --notes FILE is appended verbatim. Missing files become "not measured"
 rows, never a crash: a partial run still yields a truthful page.
 """
 import argparse
@@ -15,8 +17,10 @@ import platform
 import re
 import subprocess
 
-TARGETS = [("floor", "nginx `return 200` (floor)"), ("provided.al2023", "Kiln, C bootstrap"),
-           ("python3.11", "Kiln, python3.11"), ("nodejs20.x", "Kiln, nodejs20.x")]
+FLOOR_LABEL = "nginx `return 200` (floor)"
+RUNTIMES = [("provided.al2023", "Kiln, C bootstrap"), ("python3.11", "Kiln, python3.11"),
+            ("nodejs20.x", "Kiln, nodejs20.x")]
+PAYLOAD = '{"bench":"echo","n":1}'  # as in drive_functions.py and run.sh
 SPAWN_FLOORS = [("spawn_true", "fork+exec+wait of `/bin/true`"),
                 ("spawn_true_ns", "clone into 7 new namespaces (user, pid, mount, net, ipc, "
                                   "uts, cgroup) + exec of `/bin/true`"),
@@ -86,27 +90,33 @@ def load_points(results):
     return points
 
 
-def warm_table(points, concurrency):
-    floor = points.get("floor", {})
+def warm_row(label, d, f, c, is_floor):
+    if not d:
+        return "| %s | %d | not measured | | | | | | | |" % (label, c)
+    lat = d["latency_us"]
+    errors = d["non_2xx"] + d["function_errors"] + d["socket_errors"]
+    ratio = rate = ""
+    if f and not is_floor:
+        if f["latency_us"]["p50"]:
+            ratio = "%.1f×" % (lat["p50"] / f["latency_us"]["p50"])
+        if f["throughput_rps"]:
+            rate = "%.2f" % (d["throughput_rps"] / f["throughput_rps"])
+    return "| %s | %d | %s | %s | %s | %s | %s | %d | %s | %s |" % (
+        label, c, fmt(d["throughput_rps"]), fmt(lat["p50"]), fmt(lat["p90"]),
+        fmt(lat["p99"]), fmt(lat["max"]), errors, ratio, rate)
+
+
+def warm_table(floor, by_backend, concurrency):
     rows = ["| target | clients | invokes/s | p50 µs | p90 µs | p99 µs | max µs | errors "
             "| p50 ÷ floor p50 | rate ÷ floor rate |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for key, label in TARGETS:
-        for c in concurrency:
-            d = points.get(key, {}).get(c)
-            if not d:
-                rows.append("| %s | %d | not measured | | | | | | | |" % (label, c))
-                continue
-            lat = d["latency_us"]
-            errors = d["non_2xx"] + d["function_errors"] + d["socket_errors"]
-            f = floor.get(c)
-            ratio = ("%.1f×" % (lat["p50"] / f["latency_us"]["p50"])
-                     if f and key != "floor" and f["latency_us"]["p50"] else "")
-            rate = ("%.2f" % (d["throughput_rps"] / f["throughput_rps"])
-                    if f and key != "floor" and f["throughput_rps"] else "")
-            rows.append("| %s | %d | %s | %s | %s | %s | %s | %d | %s | %s |" % (
-                label, c, fmt(d["throughput_rps"]), fmt(lat["p50"]), fmt(lat["p90"]),
-                fmt(lat["p99"]), fmt(lat["max"]), errors, ratio, rate))
+    for c in concurrency:
+        rows.append(warm_row(FLOOR_LABEL, floor.get(c), None, c, True))
+    for backend, points in by_backend.items():
+        for key, label in RUNTIMES:
+            for c in concurrency:
+                rows.append(warm_row("%s (%s)" % (label, backend), points.get(key, {}).get(c),
+                                     floor.get(c), c, False))
     return "\n".join(rows)
 
 
@@ -125,84 +135,123 @@ def spawn_table(results):
     return "\n".join(rows)
 
 
-def cold_table(results, functions):
-    cold = load(os.path.join(results, "cold.json")) or {}
-    rows = ["| runtime | cold invoke p50 ms | p90 ms | max ms | Init Duration p50 ms "
-            "| warm invoke (same boto3 client) p50 ms | process-start floor p50 ms |",
+def cold_table(results, backends):
+    rows = ["| runtime (backend) | cold invoke p50 ms | p90 ms | max ms | Init Duration p50 ms "
+            "| warm invoke, same boto3 client, p50 ms | process-start floor p50 ms |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for key, label in TARGETS[1:]:
-        d = cold.get(key)
-        floor = load(os.path.join(results, RUNTIME_FLOOR[key] + ".json"))
-        floor_p50 = fmt(floor["ms"]["p50"], 2) if floor else "–"
-        if not d or "error" in d:
-            why = (d or {}).get("error") or (functions.get("unavailable", {}).get(key)
-                                             or "not measured")
-            rows.append("| %s | %s | | | | | %s |" % (key, why.replace("|", "/"), floor_p50))
-            continue
-        c, i, w = d["cold_invoke_ms"], d["init_duration_ms"], d["warm_invoke_boto3_ms"]
-        rows.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-            key, fmt(c["p50"], 1), fmt(c["p90"], 1), fmt(c["max"], 1),
-            fmt(i["p50"], 1) if i else "not reported", fmt(w["p50"], 1), floor_p50))
+    for backend in backends:
+        cold = load(os.path.join(results, backend, "cold.json")) or {}
+        functions = load(os.path.join(results, backend, "functions.json")) or {}
+        for key, _ in RUNTIMES:
+            d = cold.get(key)
+            floor = load(os.path.join(results, RUNTIME_FLOOR[key] + ".json"))
+            floor_p50 = fmt(floor["ms"]["p50"], 2) if floor else "–"
+            label = "%s (%s)" % (key, backend)
+            if not d or "error" in d:
+                why = (d or {}).get("error") or (functions.get("unavailable", {}).get(key)
+                                                 or "not measured")
+                rows.append("| %s | %s | | | | | %s |" % (label, why.replace("|", "/"),
+                                                         floor_p50))
+                continue
+            c, i, w = d["cold_invoke_ms"], d["init_duration_ms"], d["warm_invoke_boto3_ms"]
+            rows.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                label, fmt(c["p50"], 1), fmt(c["p90"], 1), fmt(c["max"], 1),
+                fmt(i["p50"], 1) if i else "not reported", fmt(w["p50"], 1), floor_p50))
     return "\n".join(rows)
 
 
-def targets_section(points):
-    floor1 = points.get("floor", {}).get(1)
-    c1 = points.get("provided.al2023", {}).get(1)
+def targets_section(floor, by_backend):
+    floor1 = floor.get(1)
     lines = []
-    if floor1 and c1:
-        ratio = c1["latency_us"]["p50"] / floor1["latency_us"]["p50"]
-        verdict = "**met**" if ratio <= WARM_P50_FACTOR else "**not met**"
-        lines.append("- Warm-invoke p50 at 1 client within %.0f× the loopback floor: C bootstrap "
-                     "%s µs vs floor %s µs = %.1f× — %s." % (
-                         WARM_P50_FACTOR, fmt(c1["latency_us"]["p50"]),
-                         fmt(floor1["latency_us"]["p50"]), ratio, verdict))
-        for key, label in TARGETS[2:]:
-            d = points.get(key, {}).get(1)
-            if d:
-                lines.append("  (%s: %.1f× — the runtime's own per-invoke work counts here.)"
-                             % (label, d["latency_us"]["p50"] / floor1["latency_us"]["p50"]))
-    else:
-        lines.append("- Warm-invoke p50 at 1 client within 3× the floor: not measured.")
-    c64 = points.get("provided.al2023", {}).get(64)
-    if c64:
-        rps = c64["throughput_rps"]
-        verdict = "**met**" if rps >= C_RPS_TARGET else "**not met** (%.0f%% of target)" % (
-            100 * rps / C_RPS_TARGET)
-        lines.append("- ≥ %s invokes/s with 64 clients, C bootstrap: %s/s — %s." % (
-            fmt(C_RPS_TARGET), fmt(rps), verdict))
-    else:
-        lines.append("- ≥ 15,000 invokes/s with 64 clients (C bootstrap): not measured.")
+    for backend, points in by_backend.items():
+        c1 = points.get("provided.al2023", {}).get(1)
+        if floor1 and c1:
+            ratio = c1["latency_us"]["p50"] / floor1["latency_us"]["p50"]
+            verdict = "**met**" if ratio <= WARM_P50_FACTOR else "**not met**"
+            others = ", ".join("%s %.1f×" % (k, points[k][1]["latency_us"]["p50"]
+                                             / floor1["latency_us"]["p50"])
+                               for k, _ in RUNTIMES[1:] if 1 in points.get(k, {}))
+            lines.append("- **%s** backend, warm-invoke p50 at 1 client within %.0f× the "
+                         "loopback floor: C bootstrap %s µs vs floor %s µs = %.1f× — %s%s." % (
+                             backend, WARM_P50_FACTOR, fmt(c1["latency_us"]["p50"]),
+                             fmt(floor1["latency_us"]["p50"]), ratio, verdict,
+                             " (%s, which add the runtime's own work)" % others if others else ""))
+        else:
+            lines.append("- **%s** backend, warm p50 at 1 client: not measured." % backend)
+        c64 = points.get("provided.al2023", {}).get(64)
+        if c64:
+            rps = c64["throughput_rps"]
+            verdict = ("**met**" if rps >= C_RPS_TARGET
+                       else "**not met** (%.0f%% of the target)" % (100 * rps / C_RPS_TARGET))
+            lines.append("- **%s** backend, ≥ %s invokes/s with 64 clients, C bootstrap: %s/s "
+                         "— %s." % (backend, fmt(C_RPS_TARGET), fmt(rps), verdict))
+        else:
+            lines.append("- **%s** backend, invokes/s with 64 clients: not measured." % backend)
     return "\n".join(lines)
+
+
+def busy_warning(start, end):
+    """A warning line when other work shared the CPU (1-minute load average > 1.5)."""
+    try:
+        peak = max(float(start.split()[0]), float(end.split()[0]))
+    except (ValueError, IndexError):
+        return ""
+    if peak <= 1.5:
+        return ""
+    return ("\n**The machine was busy with other work during this run** (1-minute load "
+            "average up to %.1f on 2 cores), so the numbers below are pessimistic and "
+            "noisy; re-run on an idle machine for reference numbers.\n" % peak)
+
+
+def unavailable_section(results, backends):
+    lines = []
+    for backend in backends:
+        failure = os.path.join(results, backend, "start_failure.log")
+        if os.path.exists(failure):
+            lines.append("- the %s backend did not start: `%s`" % (
+                backend, read_text(os.path.join(results, backend), "start_failure.log")
+                .replace("\n", " / ")[:300]))
+        functions = load(os.path.join(results, backend, "functions.json")) or {}
+        for runtime, why in functions.get("unavailable", {}).items():
+            lines.append("- %s (%s) could not be benchmarked: %s" % (runtime, backend, why))
+    return "\n".join(lines) + "\n" if lines else "- none\n"
 
 
 def main():
     ap = argparse.ArgumentParser()
-    for flag in ("--results", "--backend", "--repo", "--out"):
+    for flag in ("--results", "--backends", "--repo", "--out"):
         ap.add_argument(flag, required=True)
     ap.add_argument("--duration", type=float, required=True)
     ap.add_argument("--warmup", type=float, required=True)
     ap.add_argument("--notes")
     a = ap.parse_args()
+    backends = a.backends.split()
     m = machine(a.repo)
-    points = load_points(a.results)
-    concurrency = sorted({c for p in points.values() for c in p})
-    functions = load(os.path.join(a.results, "functions.json")) or {}
-    payload = functions.get("payload", "?")
-    unavailable = functions.get("unavailable", {})
+    # The run's own record of when and what it measured wins over the present state.
+    if os.path.exists(os.path.join(a.results, "commit.txt")):
+        m["commit"] = read_text(a.results, "commit.txt").replace("\n", " ")
+    if os.path.exists(os.path.join(a.results, "date.txt")):
+        m["date"] = read_text(a.results, "date.txt")
+    floor = load_points(a.results).get("floor", {})
+    by_backend = {b: load_points(os.path.join(a.results, b)) for b in backends}
+    concurrency = sorted(set(floor) | {c for p in by_backend.values() for t in p.values()
+                                       for c in t})
     template = open(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                  "report_template.md")).read()
     notes = ""
     if a.notes and os.path.exists(a.notes):
         notes = open(a.notes).read().strip() + "\n"
     doc = template.format(
-        date=m["date"], commit=m["commit"], backend=a.backend, cpu=m["cpu"], cores=m["cores"],
+        date=m["date"], commit=m["commit"], backends=", ".join(backends),
+        headline=backends[0] if backends else "?", cpu=m["cpu"], cores=m["cores"],
         kernel=m["kernel"], memory=m["memory"], os=m["os"], nginx=m["nginx"],
-        duration=fmt(a.duration, 0), warmup=fmt(a.warmup, 0), payload=payload,
-        targets=targets_section(points), warm=warm_table(points, concurrency),
-        cold=cold_table(a.results, functions), spawn=spawn_table(a.results),
-        unavailable="".join("- %s could not be benchmarked: %s\n" % kv
-                            for kv in unavailable.items()) or "- none\n",
+        duration=fmt(a.duration, 0), warmup=fmt(a.warmup, 0), payload=PAYLOAD,
+        targets=targets_section(floor, by_backend),
+        warm=warm_table(floor, by_backend, concurrency),
+        cold=cold_table(a.results, backends), spawn=spawn_table(a.results),
+        unavailable=unavailable_section(a.results, backends),
+        busy=busy_warning(read_text(a.results, "loadavg_start.txt"),
+                          read_text(a.results, "loadavg_end.txt")),
         loadavg=read_text(a.results, "loadavg_start.txt"),
         loadavg_end=read_text(a.results, "loadavg_end.txt"),
         notes=notes)

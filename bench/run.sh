@@ -7,7 +7,8 @@
 # Environment (all optional):
 #   BUILD_DIR=build          build dir to use (configured via `make configure`)
 #   KILN_BENCH_NO_BUILD=1    use the binaries already in BUILD_DIR
-#   KILN_SANDBOX_BACKEND=    process|jail; empty = the server's default
+#   BACKENDS="jail process"  sandbox backends, each against a fresh server; the first is
+#                            the headline (KILN_SANDBOX_BACKEND=X alone means BACKENDS=X)
 #   DURATION=5 WARMUP=2      seconds per load point: measured, and warm-up (+ clients/16)
 #   CONCURRENCY="1 8 64"     client counts
 #   COLD_RUNS=10             cold starts per runtime
@@ -22,6 +23,7 @@ DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-2}
 CONCURRENCY=${CONCURRENCY:-"1 8 64"}
 COLD_RUNS=${COLD_RUNS:-10}
+BACKENDS=${BACKENDS:-${KILN_SANDBOX_BACKEND:-jail process}}
 DOC=${DOC:-$REPO/docs/benchmarks.md}
 WORK=$(mktemp -d /tmp/kiln-bench.XXXXXX)
 OUT_DIR=${OUT_DIR:-$WORK/results}
@@ -35,7 +37,7 @@ PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK/data" "$WORK/nginx/tmp"
+  rm -rf "$WORK"/data-* "$WORK/nginx/tmp"
 }
 trap cleanup EXIT
 
@@ -86,6 +88,11 @@ done
 
 # ---------------------------------------------------------------- floors
 cut -d' ' -f1-3 /proc/loadavg > "$OUT_DIR/loadavg_start.txt"
+date -u '+%Y-%m-%d %H:%M UTC' > "$OUT_DIR/date.txt"
+{ git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown; } > "$OUT_DIR/commit.txt"
+if [ -n "$(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  echo "(with uncommitted changes in the work tree)" >> "$OUT_DIR/commit.txt"
+fi
 log "spawn floors"
 "$SPAWN" --runs 200 -- /bin/true > "$OUT_DIR/spawn_true.json"
 "$SPAWN" --runs 100 --namespaces -- /bin/true > "$OUT_DIR/spawn_true_ns.json" ||
@@ -125,53 +132,65 @@ PIDS+=("$NGINX_PID")
 wait_port "$NGINX_PORT" "$NGINX_PID" || { log "nginx did not start"; cat "$WORK/nginx/error.log" >&2; exit 1; }
 
 PAYLOAD='{"bench":"echo","n":1}'
-load() {  # load NAME URL CONNECTIONS [loadgen args...]
+load() {  # load DIR NAME URL CONNECTIONS [loadgen args...]
   # Warm-up grows with the client count (WARMUP + c/16 s): at 64 clients it must cover
   # the start of 64 sandboxes, which for Node is seconds of CPU on 2 cores.
-  local name=$1 url=$2 c=$3; shift 3
+  local dir=$1 name=$2 url=$3 c=$4; shift 4
   local warmup=$(( WARMUP + c / 16 ))
   "$LOADGEN" --url "$url" --connections "$c" --duration "$DURATION" --warmup "$warmup" \
-    --body "$PAYLOAD" "$@" > "$OUT_DIR/load_${name}_c${c}.json" ||
+    --body "$PAYLOAD" "$@" > "$dir/load_${name}_c${c}.json" ||
     log "load $name c=$c measured nothing"
 }
 for c in $CONCURRENCY; do
   log "floor c=$c"
-  load floor "http://127.0.0.1:$NGINX_PORT/" "$c"
+  load "$OUT_DIR" floor "http://127.0.0.1:$NGINX_PORT/" "$c"
 done
 kill "$NGINX_PID" 2>/dev/null || true
 
 # ---------------------------------------------------------------- kiln
-KILN_PORT=$(free_port)
-BACKEND_ARGS=()
-[ -n "${KILN_SANDBOX_BACKEND:-}" ] && BACKEND_ARGS=(--sandbox-backend "$KILN_SANDBOX_BACKEND")
-"$KILN" serve --listen "127.0.0.1:$KILN_PORT" --data-dir "$WORK/data" "${BACKEND_ARGS[@]}" \
-  > "$WORK/kiln.log" 2>&1 &
-KILN_PID=$!
-PIDS+=("$KILN_PID")
-wait_port "$KILN_PORT" "$KILN_PID" || { log "kiln did not start"; cat "$WORK/kiln.log" >&2; exit 1; }
-BACKEND=$(sed -n 's/.*sandbox backend: \([a-z0-9_-]*\).*/\1/p' "$WORK/kiln.log" | head -1)
-log "kiln on port $KILN_PORT, backend ${BACKEND:-unknown}"
-ENDPOINT="http://127.0.0.1:$KILN_PORT"
-
-"$PYTHON" "$REPO/bench/drive_functions.py" setup "$ENDPOINT" "$C_BOOTSTRAP" "$OUT_DIR/functions.json"
-FUNCTIONS=$("$PYTHON" -c 'import json,sys; f=json.load(open(sys.argv[1]))["functions"]; print(" ".join("%s=%s" % kv for kv in f.items()))' "$OUT_DIR/functions.json")
-
-for entry in $FUNCTIONS; do
-  runtime=${entry%%=*}; fn=${entry#*=}
-  for c in $CONCURRENCY; do
-    log "warm $runtime c=$c"
-    load "$runtime" "$ENDPOINT/2015-03-31/functions/$fn/invocations" "$c" --sign
+# run_backend BACKEND: a fresh `kiln serve` with that sandbox backend; results in
+# $OUT_DIR/BACKEND/. A backend that cannot start is recorded as such, not fatal.
+run_backend() {
+  local backend=$1 dir="$OUT_DIR/$1" port
+  mkdir -p "$dir"
+  port=$(free_port)
+  "$KILN" serve --listen "127.0.0.1:$port" --data-dir "$WORK/data-$backend" \
+    --sandbox-backend "$backend" > "$WORK/kiln-$backend.log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  if ! wait_port "$port" "$pid"; then
+    log "kiln with backend $backend did not start"
+    tail -5 "$WORK/kiln-$backend.log" > "$dir/start_failure.log"
+    return 0
+  fi
+  log "kiln on port $port, backend $backend"
+  local endpoint="http://127.0.0.1:$port"
+  "$PYTHON" "$REPO/bench/drive_functions.py" setup "$endpoint" "$C_BOOTSTRAP" "$dir/functions.json"
+  local functions
+  functions=$("$PYTHON" -c 'import json,sys; f=json.load(open(sys.argv[1]))["functions"]; print(" ".join("%s=%s" % kv for kv in f.items()))' "$dir/functions.json")
+  for entry in $functions; do
+    local runtime=${entry%%=*} fn=${entry#*=}
+    for c in $CONCURRENCY; do
+      log "$backend: warm $runtime c=$c"
+      load "$dir" "$runtime" "$endpoint/2015-03-31/functions/$fn/invocations" "$c" --sign
+    done
   done
+  log "$backend: cold starts ($COLD_RUNS per runtime)"
+  "$PYTHON" "$REPO/bench/drive_functions.py" cold "$endpoint" "$dir/functions.json" \
+    "$COLD_RUNS" "$dir/cold.json"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  grep -E 'kiln (warn|error):' "$WORK/kiln-$backend.log" | tail -20 > "$dir/kiln_warnings.log" || true
+  rm -rf "$WORK/data-$backend"
+}
+
+for backend in $BACKENDS; do
+  run_backend "$backend"
 done
-
-log "cold starts ($COLD_RUNS per runtime)"
-"$PYTHON" "$REPO/bench/drive_functions.py" cold "$ENDPOINT" "$OUT_DIR/functions.json" \
-  "$COLD_RUNS" "$OUT_DIR/cold.json"
-grep -E 'kiln (warn|error):' "$WORK/kiln.log" | tail -20 > "$OUT_DIR/kiln_warnings.log" || true
-
 cut -d' ' -f1-3 /proc/loadavg > "$OUT_DIR/loadavg_end.txt"
 
 # ---------------------------------------------------------------- report
-python3 "$REPO/bench/report.py" --results "$OUT_DIR" --backend "${BACKEND:-unknown}" \
-  --repo "$REPO" --duration "$DURATION" --warmup "$WARMUP" --out "$DOC"
+python3 "$REPO/bench/report.py" --results "$OUT_DIR" --backends "$BACKENDS" \
+  --repo "$REPO" --duration "$DURATION" --warmup "$WARMUP" --out "$DOC" \
+  --notes "$REPO/bench/profile_notes.md"
 log "wrote $DOC (raw results in $OUT_DIR)"

@@ -28,6 +28,9 @@ struct ControlResult {
   std::string body;  // JSON; empty for no body
 };
 
+using ControlHandler =
+    std::function<ControlResult(const RouteMatch& match, const std::string& body, const ControlContext& ctx)>;
+
 bool is_control_operation(const std::string& operation);
 ControlResult run_control_operation(const RouteMatch& match, const std::string& body, const ControlContext& ctx);
 

@@ -29,8 +29,10 @@ void Frontend::handle(net::Request&& request, net::ResponderPtr responder) {
   call->request_id = registry::new_uuid();
 
   std::string_view target = call->request.target();
-  if (call->request.method() == http::verb::get && target.substr(0, 11) == "/kiln/code/") {
-    return download_code(std::move(call));
+  if (call->request.method() == http::verb::get) {
+    if (target.substr(0, 11) == "/kiln/code/") return download_code(std::move(call));
+    auto pub = public_paths_.find(std::string(target.substr(0, target.find('?'))));
+    if (pub != public_paths_.end()) return pub->second(std::move(call->request), std::move(call->responder));
   }
 
   SignedRequest signed_request;
@@ -40,9 +42,15 @@ void Frontend::handle(net::Request&& request, net::ResponderPtr responder) {
     signed_request.headers.emplace_back(field.name_string(), field.value());
   }
   signed_request.body = call->request.body();
-  auto principal = verify_sigv4(signed_request, deps_.keys, deps_.region, "lambda", std::chrono::system_clock::now());
+  std::string service = credential_scope_service(call->request[http::field::authorization]);
+  auto other = service == "lambda" ? services_.end() : services_.find(service);
+  auto principal = verify_sigv4(signed_request, deps_.keys, deps_.region,
+                                other == services_.end() ? "lambda" : service, std::chrono::system_clock::now());
   if (!principal.ok()) return call->fail(principal.status());
   call->principal = std::move(principal).value();
+  if (other != services_.end()) {
+    return other->second(std::move(call->request), call->principal, call->request_id, std::move(call->responder));
+  }
 
   auto match = route(call->request.method_string(), target);
   if (!match) {
@@ -54,10 +62,36 @@ void Frontend::handle(net::Request&& request, net::ResponderPtr responder) {
   dispatch(std::move(call));
 }
 
+void Frontend::add_control_operation(const std::string& operation, ControlHandler handler) {
+  control_ops_[operation] = std::move(handler);
+}
+
+void Frontend::add_service(const std::string& service, ServiceHandler handler) {
+  services_[service] = std::move(handler);
+}
+
+void Frontend::add_public_path(const std::string& path, PathHandler handler) {
+  public_paths_[path] = std::move(handler);
+}
+
+std::string credential_scope_service(std::string_view authorization) {
+  // "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/lambda/aws4_request, ..."
+  size_t c = authorization.find("Credential=");
+  if (c == std::string_view::npos) return "lambda";
+  std::string_view scope = authorization.substr(c + 11);
+  scope = scope.substr(0, scope.find_first_of(", "));
+  size_t end = scope.rfind('/');
+  if (end == std::string_view::npos) return "lambda";
+  size_t start = scope.rfind('/', end - 1);
+  if (start == std::string_view::npos) return "lambda";
+  return std::string(scope.substr(start + 1, end - start - 1));
+}
+
 void Frontend::dispatch(std::shared_ptr<Call> call) {
   const std::string& op = call->match.operation;
   if (op == "Invoke") return invoke(std::move(call));
-  if (!is_control_operation(op)) {
+  if (op == "InvokeAsync") return invoke_async(std::move(call));
+  if (!is_control_operation(op) && !control_ops_.count(op)) {
     return call->fail({501, "NotImplementedException",
                        "Kiln does not implement the Lambda operation " + op + " yet."});
   }
@@ -69,7 +103,10 @@ void Frontend::control(std::shared_ptr<Call> call) {
                      deps_.concurrency_limit};
   std::string host(call->request[http::field::host]);
   ctx.code_url = [this, host](const registry::FunctionVersion& f) { return code_url(host, f); };
-  ControlResult result = run_control_operation(call->match, call->request.body(), ctx);
+  auto extension = control_ops_.find(call->match.operation);
+  ControlResult result = extension != control_ops_.end()
+                             ? extension->second(call->match, call->request.body(), ctx)
+                             : run_control_operation(call->match, call->request.body(), ctx);
   if (!result.status.ok()) return call->fail(result.status);
   if (result.body.empty()) return call->reply(empty_response(result.http_status, call->request_id));
   call->reply(json_response(result.http_status, std::move(result.body), call->request_id));

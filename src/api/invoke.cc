@@ -11,7 +11,8 @@ namespace kiln::api {
 namespace http = boost::beast::http;
 
 namespace {
-constexpr size_t kMaxRequestBytes = 6291456;  // Lambda's sync invoke request limit
+constexpr size_t kMaxRequestBytes = 6291456;       // Lambda's sync invoke request limit
+constexpr size_t kMaxAsyncRequestBytes = 1048576;  // Lambda's async limit (1 MB since 2025)
 }
 
 void Frontend::invoke(std::shared_ptr<Call> call) {
@@ -39,15 +40,45 @@ void Frontend::invoke(std::shared_ptr<Call> call) {
                                   qualifier == call->match.query.end() ? "" : qualifier->second);
   if (!f.ok()) return call->fail(f.status());
   if (type == "DryRun") return call->reply(empty_response(204, call->request_id));
-  if (type == "Event") {
-    return call->fail({501, "NotImplementedException",
-                       "Kiln does not implement asynchronous invocation (InvocationType Event) yet."});
-  }
   if (!req.body().empty() && !nlohmann::json::accept(req.body())) {
     return call->fail(InvalidRequestContent("Could not parse request body into json: Could not parse payload into json"));
   }
+  if (type == "Event") return enqueue_event(std::move(call), std::move(f).value(), /*legacy=*/false);
   std::string request_id = call->request_id;
   run_invoke(std::move(call), std::move(f).value(), std::move(request_id), log_type == "Tail");
+}
+
+void Frontend::invoke_async(std::shared_ptr<Call> call) {
+  auto f = deps_.registry.resolve(call->principal.account_id, call->match.params["FunctionName"], "");
+  if (!f.ok()) return call->fail(f.status());
+  if (!call->request.body().empty() && !nlohmann::json::accept(call->request.body())) {
+    return call->fail(InvalidRequestContent("Could not parse request body into json: Could not parse payload into json"));
+  }
+  enqueue_event(std::move(call), std::move(f).value(), /*legacy=*/true);
+}
+
+void Frontend::enqueue_event(std::shared_ptr<Call> call, registry::FunctionVersionPtr f, bool legacy) {
+  if (call->request.body().size() > kMaxAsyncRequestBytes) {
+    return call->fail(RequestTooLarge("Request must be smaller than " + std::to_string(kMaxAsyncRequestBytes) +
+                                      " bytes for the InvokeFunction operation"));
+  }
+  if (!async_) {
+    return call->fail({501, "NotImplementedException",
+                       "Kiln does not implement asynchronous invocation (InvocationType Event) yet."});
+  }
+  AsyncEvent ev;
+  ev.request_id = call->request_id;
+  ev.account_id = call->principal.account_id;
+  ev.function_arn = f->arn();
+  auto q = call->match.query.find("Qualifier");
+  ev.qualifier = q == call->match.query.end() ? "" : q->second;
+  ev.payload = call->request.body().empty() ? std::string("{}") : std::move(call->request.body());
+  ev.received_epoch_ms = worker::epoch_ms_now();
+  async_->enqueue(std::move(ev), [call, legacy](Status s) {
+    if (!s.ok()) return call->fail(s);
+    if (legacy) return call->reply(json_response(202, R"({"Status":202})", call->request_id));
+    call->reply(empty_response(202, call->request_id));
+  });
 }
 
 void Frontend::run_invoke(std::shared_ptr<Call> call, registry::FunctionVersionPtr f, std::string request_id,
@@ -68,48 +99,75 @@ void Frontend::run_invoke(std::shared_ptr<Call> call, registry::FunctionVersionP
     ir.client_context = std::move(decoded);
   }
   std::string version = f->version;
-  auto on_done = [this, call, version](const std::shared_ptr<worker::Environment>& env, worker::InvokeResult r) {
-    if (!r.status.ok()) {
-      call->fail(r.status);
-    } else {
-      net::Response resp = json_response(200, std::move(r.payload), call->request_id);
-      resp.set("X-Amz-Executed-Version", version);
-      if (!r.function_error.empty()) resp.set("X-Amz-Function-Error", r.function_error);
-      if (call->request["X-Amz-Log-Type"] == "Tail") resp.set("X-Amz-Log-Result", crypto::base64(r.log_tail));
-      call->reply(std::move(resp));
-    }
+  execute(std::move(f), std::move(ir), [call, version](worker::InvokeResult r) {
+    if (!r.status.ok()) return call->fail(r.status);
+    net::Response resp = json_response(200, std::move(r.payload), call->request_id);
+    resp.set("X-Amz-Executed-Version", version);
+    if (!r.function_error.empty()) resp.set("X-Amz-Function-Error", r.function_error);
+    if (call->request["X-Amz-Log-Type"] == "Tail") resp.set("X-Amz-Log-Result", crypto::base64(r.log_tail));
+    call->reply(std::move(resp));
+  });
+}
+
+void Frontend::invoke_function(const std::string& account, const std::string& function_name,
+                               const std::string& qualifier, std::string payload, std::string request_id,
+                               InternalInvokeDone done) {
+  auto f = deps_.registry.resolve(account, function_name, qualifier);
+  if (!f.ok()) {
+    worker::InvokeResult r;
+    r.status = f.status();
+    return done(std::move(r), "");
+  }
+  worker::InvokeRequest ir;
+  ir.request_id = std::move(request_id);
+  ir.payload = payload.empty() ? std::string("{}") : std::move(payload);
+  ir.invoked_function_arn = (*f)->arn();
+  ir.trace_id = "Root=1-" + crypto::hex(crypto::random_bytes(4)) + "-" + crypto::hex(crypto::random_bytes(12)) +
+                ";Sampled=0";
+  std::string version = (*f)->version;
+  execute(std::move(f).value(), std::move(ir),
+          [done = std::move(done), version](worker::InvokeResult r) { done(std::move(r), version); });
+}
+
+void Frontend::execute(registry::FunctionVersionPtr f, worker::InvokeRequest ir,
+                       std::function<void(worker::InvokeResult)> done) {
+  auto finish = [this, done](const std::shared_ptr<worker::Environment>& env, worker::InvokeResult r) {
+    done(std::move(r));
     deps_.assignment.release(env);
   };
-
   auto leased = deps_.assignment.acquire(f->sandbox_key());
   if (leased) {
     auto env = std::static_pointer_cast<worker::Environment>(leased);
-    env->invoke(std::move(ir), [env, on_done](worker::InvokeResult r) { on_done(env, std::move(r)); });
+    env->invoke(std::move(ir), [env, finish](worker::InvokeResult r) { finish(env, std::move(r)); });
     return;
   }
-  auto* slot = deps_.placement.pick();
-  auto* w = dynamic_cast<worker::Worker*>(slot);
+  auto* w = dynamic_cast<worker::Worker*>(deps_.placement.pick());
   if (!w) {
-    return call->fail(TooManyRequests("Rate Exceeded. No worker has room for a new execution environment."));
+    worker::InvokeResult r;
+    r.status = TooManyRequests("Rate Exceeded. No worker has room for a new execution environment.");
+    return done(std::move(r));
   }
   auto& assignment = deps_.assignment;
   w->create(
       f, [&assignment](const std::shared_ptr<worker::Environment>& env) { assignment.remove(env); },
-      [this, call, f, ir = std::move(ir), on_done](StatusOr<std::shared_ptr<worker::Environment>> env) mutable {
+      [this, ir = std::move(ir), done, finish](StatusOr<std::shared_ptr<worker::Environment>> env) mutable {
         if (!env.ok()) {
+          worker::InvokeResult r;
           const Status& s = env.status();
-          if (s.type().rfind("Runtime.", 0) != 0) return call->fail(s);
-          // The function's own fault (e.g. no bootstrap): a function error, as Lambda answers.
-          nlohmann::json doc = {{"errorType", s.type()},
-                                {"errorMessage", "RequestId: " + call->request_id + " Error: " + s.message()}};
-          net::Response resp = json_response(200, doc.dump(), call->request_id);
-          resp.set("X-Amz-Executed-Version", f->version);
-          resp.set("X-Amz-Function-Error", "Unhandled");
-          return call->reply(std::move(resp));
+          if (s.type().rfind("Runtime.", 0) == 0) {
+            // The function's own fault (e.g. no bootstrap): a function error, as Lambda answers.
+            nlohmann::json doc = {{"errorType", s.type()},
+                                  {"errorMessage", "RequestId: " + ir.request_id + " Error: " + s.message()}};
+            r.payload = doc.dump();
+            r.function_error = "Unhandled";
+          } else {
+            r.status = s;
+          }
+          return done(std::move(r));
         }
         auto e = *env;
         deps_.assignment.add_busy(e);
-        e->invoke(std::move(ir), [e, on_done](worker::InvokeResult r) { on_done(e, std::move(r)); });
+        e->invoke(std::move(ir), [e, finish](worker::InvokeResult r) { finish(e, std::move(r)); });
       });
 }
 

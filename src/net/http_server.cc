@@ -32,6 +32,7 @@ struct HttpServer::Connections {
   ServerOptions options;
   std::mutex mu;
   std::unordered_set<std::shared_ptr<Connection>> open;  // guarded by mu
+  bool stopped = false;                                  // guarded by mu
 };
 
 namespace {
@@ -154,6 +155,7 @@ void HttpServer::accept() {
                                                                       self->connections_);
                              {
                                std::lock_guard lock(self->connections_->mu);
+                               if (self->connections_->stopped) return;  // accepted as stop() ran
                                self->connections_->open.insert(conn);
                              }
                              conn->start();
@@ -170,6 +172,7 @@ void HttpServer::stop() {
   std::unordered_set<std::shared_ptr<Connection>> open;
   {
     std::lock_guard lock(connections_->mu);
+    connections_->stopped = true;
     open.swap(connections_->open);
   }
   for (auto& c : open) c->close();

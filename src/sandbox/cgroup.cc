@@ -148,43 +148,21 @@ StatusOr<CgroupLayout> CgroupLayout::detect(const fs::path& root, std::string_vi
 }
 
 StatusOr<SandboxCgroup> CgroupLayout::create(const std::string& id, const CgroupLimits& limits) const {
+  auto cg = create_unlimited(id);
+  if (!cg.ok()) return cg;
+  if (Status s = cg->set_limits(limits); !s.ok()) return s;
+  return cg;
+}
+
+StatusOr<SandboxCgroup> CgroupLayout::create_unlimited(const std::string& id) const {
   SandboxCgroup cg;
   cg.v2_ = v2_;
-  for (const fs::path& base : bases_) {
-    fs::path dir = base / id;
+  for (size_t i = 0; i < bases_.size(); ++i) {
+    fs::path dir = bases_[i] / id;
     if (::mkdir(dir.c_str(), 0755) != 0) return errno_status("mkdir " + dir.string(), errno);
     cg.dirs_.push_back(dir);
-  }
-  const std::string mem = std::to_string(limits.memory_bytes);
-  const std::string pids = std::to_string(limits.pids_max);
-  const int64_t quota = std::max<int64_t>(1000, std::llround(limits.vcpus * 100000));
-  if (v2_) {
-    const fs::path& d = cg.dirs_[0];
-    cg.memory_dir_ = d;
-    if (Status s = write_required(d / "memory.max", mem); !s.ok()) return s;
-    write_control(d / "memory.swap.max", "0");  // absent without swap accounting
-    write_control(d / "pids.max", pids);
-    int64_t weight = std::clamp<int64_t>(std::llround(limits.vcpus * 100), 1, 10000);
-    write_control(d / "cpu.weight", std::to_string(weight));
-    if (limits.cpu_quota) write_control(d / "cpu.max", std::to_string(quota) + " 100000");
-  } else {
-    for (size_t i = 0; i < cg.dirs_.size(); ++i) {
-      const fs::path& d = cg.dirs_[i];
-      if (controllers_[i] == "memory") {
-        cg.memory_dir_ = d;
-        if (Status s = write_required(d / "memory.limit_in_bytes", mem); !s.ok()) return s;
-        // No swap: memsw equal to the limit where swap accounting exists.
-        if (write_control(d / "memory.memsw.limit_in_bytes", mem) != 0) {
-          write_control(d / "memory.swappiness", "0");
-        }
-      } else if (controllers_[i] == "pids") {
-        if (Status s = write_required(d / "pids.max", pids); !s.ok()) return s;
-      } else if (controllers_[i] == "cpu") {
-        int64_t shares = std::max<int64_t>(2, std::llround(limits.vcpus * 1024));
-        write_control(d / "cpu.shares", std::to_string(shares));
-        if (limits.cpu_quota) write_control(d / "cpu.cfs_quota_us", std::to_string(quota));
-      }
-    }
+    cg.controllers_.push_back(controllers_[i]);
+    if (v2_ || controllers_[i] == "memory") cg.memory_dir_ = dir;
   }
   for (const fs::path& d : cg.dirs_) {
     UniqueFd fd(::open((d / "cgroup.procs").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
@@ -196,6 +174,50 @@ StatusOr<SandboxCgroup> CgroupLayout::create(const std::string& id, const Cgroup
     if (!cg.dir_fd_.valid()) return errno_status("open " + cg.dirs_[0].string(), errno);
   }
   return cg;
+}
+
+Status SandboxCgroup::set_limits(const CgroupLimits& limits) const {
+  const std::string mem = std::to_string(limits.memory_bytes);
+  const std::string pids = std::to_string(limits.pids_max);
+  const int64_t quota = std::max<int64_t>(1000, std::llround(limits.vcpus * 100000));
+  if (v2_) {
+    const fs::path& d = dirs_[0];
+    if (Status s = write_required(d / "memory.max", mem); !s.ok()) return s;
+    write_control(d / "memory.swap.max", "0");  // absent without swap accounting
+    write_control(d / "pids.max", pids);
+    int64_t weight = std::clamp<int64_t>(std::llround(limits.vcpus * 100), 1, 10000);
+    write_control(d / "cpu.weight", std::to_string(weight));
+    if (limits.cpu_quota) write_control(d / "cpu.max", std::to_string(quota) + " 100000");
+    return Status::Ok();
+  }
+  for (size_t i = 0; i < dirs_.size(); ++i) {
+    const fs::path& d = dirs_[i];
+    if (controllers_[i] == "memory") {
+      if (Status s = write_required(d / "memory.limit_in_bytes", mem); !s.ok()) return s;
+      // No swap: memsw equal to the limit where swap accounting exists.
+      if (write_control(d / "memory.memsw.limit_in_bytes", mem) != 0) {
+        write_control(d / "memory.swappiness", "0");
+      }
+    } else if (controllers_[i] == "pids") {
+      if (Status s = write_required(d / "pids.max", pids); !s.ok()) return s;
+    } else if (controllers_[i] == "cpu") {
+      int64_t shares = std::max<int64_t>(2, std::llround(limits.vcpus * 1024));
+      write_control(d / "cpu.shares", std::to_string(shares));
+      if (limits.cpu_quota) write_control(d / "cpu.cfs_quota_us", std::to_string(quota));
+    }
+  }
+  return Status::Ok();
+}
+
+Status SandboxCgroup::rename(const std::string& name) {
+  if (v2_) return Status::Ok();
+  for (fs::path& d : dirs_) {
+    fs::path to = d.parent_path() / name;
+    if (::rename(d.c_str(), to.c_str()) != 0) return errno_status("rename " + d.string(), errno);
+    if (d == memory_dir_) memory_dir_ = to;
+    d = to;
+  }
+  return Status::Ok();
 }
 
 Status SandboxCgroup::add_process(pid_t pid) const {

@@ -38,6 +38,12 @@ class SandboxCgroup {
   // v2: a directory fd for clone3(CLONE_INTO_CGROUP), which starts a process inside the
   // cgroup at no migration cost. -1 on v1. Valid until remove().
   int clone_into_fd() const { return dir_fd_.get(); }
+  // Writes the limits (memory, pids, CPU) to every hierarchy. The memory usage must be
+  // below the new limit. Called once per sandbox; limits only tighten an unlimited cgroup.
+  Status set_limits(const CgroupLimits& limits) const;
+  // Renames the directories to `name` (same parents): a pooled shell's cgroup takes the
+  // sandbox's id. v2 cannot rename; there the cgroup keeps its name (returns Ok).
+  Status rename(const std::string& name);
   // Moves a process into the sandbox's cgroups (every hierarchy on v1). Costs an RCU
   // grace period in the kernel (milliseconds), so callers overlap it with other work.
   Status add_process(pid_t pid) const;
@@ -51,6 +57,7 @@ class SandboxCgroup {
  private:
   friend class CgroupLayout;
   bool v2_ = false;
+  std::vector<std::string> controllers_;  // v1 hierarchy of each directory ("" on v2)
   std::filesystem::path memory_dir_;      // where the memory files are
   std::vector<std::filesystem::path> dirs_;  // every directory created, one per hierarchy
   std::vector<UniqueFd> procs_;  // cgroup.procs of each directory
@@ -70,6 +77,8 @@ class CgroupLayout {
   bool v2() const { return v2_; }
   // Creates <prefix>/<id> with the limits. Fails if it exists.
   StatusOr<SandboxCgroup> create(const std::string& id, const CgroupLimits& limits) const;
+  // Creates <prefix>/<id> with no limits yet (a pooled shell's cgroup; see set_limits).
+  StatusOr<SandboxCgroup> create_unlimited(const std::string& id) const;
   // The parent directories (for tests and for cleanup of earlier runs).
   const std::vector<std::filesystem::path>& bases() const { return bases_; }
 

@@ -1,17 +1,23 @@
-// The first process of a jail, between clone and exec. It starts as host root inside
-// fresh pid, mount, net, ipc and uts namespaces (the parent moves it into its cgroups
-// meanwhile, or it was cloned into them) and, in this order: builds the root
-// filesystem and pivots into it; brings up
-// its loopback and opens the Runtime API socket; lowers rlimits; drops supplementary
-// groups; creates its user namespace and hands the socket to the parent, which maps
-// root inside to the tenant's host uid/gid; then becomes that root, enters a cgroup
-// namespace rooted at its own cgroup, drops every
-// capability, sets no_new_privs, Landlock and seccomp, and execs the runtime.
+// The first process of a jail, between clone and exec: a "shell" that is prepared ahead
+// of demand (see jail_shell.h), then activated once with one sandbox's spec.
+//
+// Started as host root inside fresh pid, mount, net, ipc and uts namespaces (cloned into
+// its cgroup on v2, moved there by the parent on v1), the shell first, with nothing of
+// any tenant: closes every fd inherited from Kiln, builds the shared skeleton root and
+// pivots into it, mounts /proc and brings up its loopback. Then it waits for its
+// activation message (ActivationHeader). Activated, it: attaches the detached mounts it
+// was handed (/var/task, /var/runtime, /opt), mounts a fresh /tmp, opens the Runtime API
+// socket, drops supplementary groups, creates its user namespace and hands the socket to
+// the parent, which maps root inside to the tenant's host uid/gid; then becomes that
+// root, enters a cgroup namespace rooted at its own cgroup, drops every capability, sets
+// no_new_privs, rlimits, Landlock and seccomp, and execs the runtime. A shell serves one
+// sandbox only: on any failure, or EOF before activation, it exits.
 //
 // Every namespace but the user namespace is owned by the host's initial user namespace,
 // so even a capability regained inside the user namespace would grant nothing over them.
 // The child of a multithreaded parent may not allocate: everything is prepared in a
-// JailChildPlan first, and run_jail_child() only makes system calls.
+// ShellPlan first (or arrives in the activation message), and the child only makes
+// system calls.
 #pragma once
 
 #include <linux/filter.h>
@@ -43,29 +49,42 @@ enum JailStage : int32_t {
   kStageCgroup = 1, kStageNamespaces, kStageMount, kStagePivotRoot, kStageLoopback,
   kStageListen, kStageLimits, kStageUserNs, kStageHandOff, kStageIdentity, kStageCapabilities,
   kStageNoNewPrivs, kStageStdio, kStageChdir, kStageLandlock, kStageSeccomp, kStageExec,
+  kStageActivation, kStageAttach, kStageTmp,
 };
 const char* jail_stage_name(int32_t stage);
 
-struct JailChildPlan {
+// What every shell of a backend does before activation; lives as long as the backend.
+struct ShellPlan {
   const char* new_root = nullptr;         // the skeleton directory (host path)
   const MountOp* mounts = nullptr;        // applied in order before pivot_root
   size_t mount_count = 0;
   bool own_network = true;                // false: the host's network namespace is shared
-  uint16_t api_port = 9001;               // with own_network: the listener's port inside
-  int control_fd = -1;                    // child end of the control socket
-  int parent_control_fd = -1;             // parent end: closed first, so EOF means "gave up"
-  int output_fd = -1;                     // stdout and stderr
-  uint64_t max_open_files = 1024;
-  uint64_t max_file_bytes = 0;
-  const char* const* argv = nullptr;
-  const char* const* envp = nullptr;
-  const char* cwd = "/var/task";
   const sock_fprog* seccomp = nullptr;
   int landlock_abi = 0;
   int cap_last_cap = 40;
 };
 
+// The activation message, parent to shell, one SOCK_SEQPACKET datagram: this header,
+// then NUL-terminated strings: the /tmp tmpfs options, mount_count targets inside
+// (e.g. "/var/task"), argc argv entries, envc environment entries. Its SCM_RIGHTS carry
+// the output fd first when has_output, then one detached mount (open_tree/fsmount) per
+// target, in order.
+struct ActivationHeader {
+  uint32_t size = 0;        // of the whole message
+  uint16_t api_port = 9001; // with own_network: the listener's port inside
+  uint16_t has_output = 0;
+  uint32_t mount_count = 0;
+  uint32_t argc = 0, envc = 0;
+  uint32_t reserved = 0;
+  uint64_t max_open_files = 1024;
+  uint64_t max_file_bytes = 0;
+};
+constexpr size_t kMaxActivationBytes = 128 * 1024;
+constexpr int kMaxActivationMounts = 4;
+
 // Runs in the cloned child; never returns (execs the runtime or _exits after reporting).
-[[noreturn]] void run_jail_child(const JailChildPlan& plan);
+// control_fd: the child end of the control socket; parent_control_fd: the parent's end
+// (closed at once, so that EOF means "the parent gave up").
+[[noreturn]] void run_jail_shell(const ShellPlan& plan, int control_fd, int parent_control_fd);
 
 }  // namespace kiln::sandbox

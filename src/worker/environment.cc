@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/field.hpp>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 
@@ -87,6 +88,7 @@ Environment::Environment(asio::io_context& io, registry::FunctionVersionPtr func
 }
 
 Environment::~Environment() {
+  if (runtime_api_) runtime_api_->stop();  // its pending accept would keep the port open
   if (sandbox_ && hooks_.destroy) hooks_.destroy(std::move(sandbox_));
 }
 
@@ -134,8 +136,14 @@ void Environment::watch_output() {
     if (!self) return;
     std::lock_guard lock(self->mu_);
     if (self->dead_) return;
-    self->drain_output_locked();
-    self->watch_output();
+    if (self->drain_output_locked()) {
+      self->watch_output();
+    } else {
+      // The runtime closed its stdout and stderr: an EOF pipe is always readable, so
+      // stop watching rather than spin.
+      boost::system::error_code ignored;
+      self->output_.close(ignored);
+    }
   });
 }
 
@@ -310,10 +318,11 @@ void Environment::on_exit() {
     bool oom = sandbox_ && sandbox_->out_of_memory();
     int status = 0;
     std::string how = "exit status 0";
-    // SAFETY: the sandbox's first process is our child only in the process backend;
-    // waitid on a pidfd we do not own the child of fails harmlessly.
+    // SAFETY: WNOWAIT only peeks at the exit status: the backend's destroy() reaps the
+    // process, so its pid cannot be reused while the backend still refers to it.
     siginfo_t info{};
-    if (::waitid(P_PIDFD, static_cast<id_t>(exit_watch_.native_handle()), &info, WEXITED | WNOHANG) == 0 &&
+    if (::waitid(P_PIDFD, static_cast<id_t>(exit_watch_.native_handle()), &info,
+                 WEXITED | WNOHANG | WNOWAIT) == 0 &&
         info.si_pid != 0) {
       status = info.si_status;
       how = info.si_code == CLD_EXITED ? "exit status " + std::to_string(status)
@@ -362,12 +371,14 @@ void Environment::on_timeout(uint64_t seq) {
   if (hooks_.on_dead) hooks_.on_dead(shared_from_this());
 }
 
-void Environment::drain_output_locked() {
+bool Environment::drain_output_locked() {
+  if (!output_.is_open()) return false;
   char buf[16384];
   for (;;) {
     // SAFETY: non-blocking read into a stack buffer from the pipe we own.
     ssize_t n = ::read(output_.native_handle(), buf, sizeof buf);
-    if (n <= 0) break;
+    if (n == 0) return false;  // every writer is gone
+    if (n < 0) return errno == EAGAIN || errno == EINTR;
     partial_line_.append(buf, static_cast<size_t>(n));
     size_t start = 0;
     for (size_t nl; (nl = partial_line_.find('\n', start)) != std::string::npos; start = nl + 1) {
@@ -380,6 +391,7 @@ void Environment::drain_output_locked() {
     }
   }
 }
+
 
 void Environment::log_line_locked(std::string_view line) {
   if (log_) log_->append(epoch_ms_now(), line);

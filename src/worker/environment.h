@@ -28,7 +28,8 @@ class Environment : public assignment::Assignable, public std::enable_shared_fro
   struct Hooks {
     // Tears a sandbox down off the event loop (blocking work).
     std::function<void(std::unique_ptr<sandbox::Sandbox>)> destroy;
-    // The runtime died or the environment was retired; called once, on any thread.
+    // The runtime died, timed out or failed to initialize in time (not called by
+    // retire()); called at most once, on any thread.
     std::function<void(const std::shared_ptr<Environment>&)> on_dead;
   };
 
@@ -75,7 +76,8 @@ class Environment : public assignment::Assignable, public std::enable_shared_fro
   // All *_locked functions require mu_ held.
   void deliver_locked(net::ResponderPtr responder);
   void arm_timer_locked(std::chrono::steady_clock::duration after, uint64_t seq);
-  void drain_output_locked();
+  // Reads what the runtime wrote so far; false once the pipe is at EOF or closed.
+  bool drain_output_locked();
   void log_line_locked(std::string_view line);
   // Finishes the current invocation; returns the callback to run after unlocking.
   std::function<void()> complete_locked(std::string payload, std::string function_error, Status status = {});

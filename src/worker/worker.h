@@ -40,7 +40,7 @@ class Worker : public placement::WorkerSlot {
 
   // Creates an environment for `function` and starts its runtime; `done` runs on a
   // worker thread once the runtime process has started (it initializes concurrently).
-  // `on_dead` is called when the environment's runtime dies or it is retired.
+  // `on_dead` is called when the environment's runtime dies or times out.
   void create(registry::FunctionVersionPtr function,
               std::function<void(const std::shared_ptr<Environment>&)> on_dead, Created done);
 
