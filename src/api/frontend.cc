@@ -66,6 +66,8 @@ void Frontend::add_control_operation(const std::string& operation, ControlHandle
   control_ops_[operation] = std::move(handler);
 }
 
+void Frontend::post_control(std::function<void()> work) { asio::post(*control_pool_, std::move(work)); }
+
 void Frontend::add_service(const std::string& service, ServiceHandler handler) {
   services_[service] = std::move(handler);
 }

@@ -60,6 +60,8 @@ class Frontend {
   // An unauthenticated GET path (e.g. "/metrics"); must not block.
   using PathHandler = std::function<void(net::Request&&, net::ResponderPtr)>;
   void add_public_path(const std::string& path, PathHandler handler);
+  // Runs blocking work on the control pool (never on the event loop).
+  void post_control(std::function<void()> work);
   // Where InvocationType Event and InvokeAsync go. Borrowed; must outlive the frontend.
   void set_async_sink(AsyncSink* sink) { async_ = sink; }
 
