@@ -13,6 +13,7 @@
 #include <fstream>
 #include <thread>
 
+#include "api/admin.h"
 #include "api/frontend.h"
 #include "api/key_ring.h"
 #include "api/responses.h"
@@ -158,6 +159,13 @@ int serve(const ServeOptions& o) {
 
   api::Frontend frontend(io, api::FrontendDeps{registry, code, assignment, placement, keys, o.region, url_secret,
                                                o.concurrency_limit});
+
+  api::AdminApi admin;
+
+  // Components that extend the API register here, each in its own block, before
+  // admin.attach() and before serving. (Async invocations; logs, metrics, admin actions.)
+
+  admin.attach(frontend, account);
 
   tcp::acceptor acceptor(io);
   boost::system::error_code bec;
