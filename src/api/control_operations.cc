@@ -32,7 +32,7 @@ std::string query(const RouteMatch& m, const char* key) {
 }
 
 ControlResult get_function(const RouteMatch& m, const ControlContext& ctx, bool configuration_only) {
-  auto f = ctx.registry.resolve(ctx.account, m.params.at("FunctionName"), query(m, "Qualifier"));
+  auto f = ctx.registry.configuration(ctx.account, m.params.at("FunctionName"), query(m, "Qualifier"));
   if (!f.ok()) return failed(f.status());
   json config = registry::configuration_json(**f);
   if (configuration_only) return ok_json(200, config);
@@ -94,11 +94,12 @@ bool is_control_operation(const std::string& op) {
   static const std::set<std::string> kOps = {
       "CreateFunction", "GetFunction", "GetFunctionConfiguration", "ListFunctions", "UpdateFunctionCode",
       "UpdateFunctionConfiguration", "DeleteFunction", "GetAccountSettings"};
-  return kOps.count(op) > 0;
+  return kOps.count(op) > 0 || is_version_operation(op);
 }
 
 ControlResult run_control_operation(const RouteMatch& m, const std::string& body, const ControlContext& ctx) {
   const std::string& op = m.operation;
+  if (is_version_operation(op)) return run_version_operation(m, body, ctx);
   if (op == "GetFunction") return get_function(m, ctx, false);
   if (op == "GetFunctionConfiguration") return get_function(m, ctx, true);
   if (op == "ListFunctions") return list_functions(m, ctx);

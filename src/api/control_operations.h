@@ -32,6 +32,9 @@ using ControlHandler =
     std::function<ControlResult(const RouteMatch& match, const std::string& body, const ControlContext& ctx)>;
 
 bool is_control_operation(const std::string& operation);
+// Versions, aliases and tags (version_operations.cc).
+bool is_version_operation(const std::string& operation);
+ControlResult run_version_operation(const RouteMatch& match, const std::string& body, const ControlContext& ctx);
 ControlResult run_control_operation(const RouteMatch& match, const std::string& body, const ControlContext& ctx);
 
 bool read_file(const std::filesystem::path& path, std::string* out);

@@ -14,6 +14,7 @@
 
 #include "api/async_sink.h"
 #include "api/control_operations.h"
+#include "api/invoke_observer.h"
 #include "api/router.h"
 #include "api/sigv4.h"
 #include "assignment/assignment.h"
@@ -64,6 +65,8 @@ class Frontend {
   void post_control(std::function<void()> work);
   // Where InvocationType Event and InvokeAsync go. Borrowed; must outlive the frontend.
   void set_async_sink(AsyncSink* sink) { async_ = sink; }
+  // Told about every executed invoke (metrics). Borrowed; must outlive the frontend.
+  void set_invoke_observer(InvokeObserver* observer) { observer_ = observer; }
 
   // Runs a synchronous invoke from inside Kiln (async poller, destinations): resolves
   // FunctionName + Qualifier and runs it as Invoke would. `done` runs on any thread.
@@ -92,6 +95,7 @@ class Frontend {
   std::map<std::string, ServiceHandler> services_;      // same
   std::map<std::string, PathHandler> public_paths_;     // same
   AsyncSink* async_ = nullptr;
+  InvokeObserver* observer_ = nullptr;
 };
 
 }  // namespace kiln::api

@@ -131,6 +131,13 @@ void Frontend::invoke_function(const std::string& account, const std::string& fu
 
 void Frontend::execute(registry::FunctionVersionPtr f, worker::InvokeRequest ir,
                        std::function<void(worker::InvokeResult)> done) {
+  if (observer_) {
+    observer_->on_invoke_start(*f);
+    done = [observer = observer_, f, done = std::move(done)](worker::InvokeResult r) {
+      observer->on_invoke_end(*f, r);
+      done(std::move(r));
+    };
+  }
   auto finish = [this, done](const std::shared_ptr<worker::Environment>& env, worker::InvokeResult r) {
     done(std::move(r));
     deps_.assignment.release(env);
@@ -143,6 +150,7 @@ void Frontend::execute(registry::FunctionVersionPtr f, worker::InvokeRequest ir,
   }
   auto* w = dynamic_cast<worker::Worker*>(deps_.placement.pick());
   if (!w) {
+    if (observer_) observer_->on_throttle(*f);
     worker::InvokeResult r;
     r.status = TooManyRequests("Rate Exceeded. No worker has room for a new execution environment.");
     return done(std::move(r));

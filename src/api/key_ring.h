@@ -12,6 +12,8 @@ namespace kiln::api {
 class KeyRing : public CredentialLookup {
  public:
   void add(const Credential& c);
+  // Forgets a key: requests signed with it fail from now on. False if it was unknown.
+  bool remove(std::string_view access_key_id);
   std::optional<Credential> find(std::string_view access_key_id) const override;
 
  private:

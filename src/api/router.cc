@@ -115,7 +115,10 @@ std::optional<RouteMatch> route(std::string_view method, std::string_view target
     std::string key, value;
     percent_decode(pair.substr(0, eq), &key);
     if (eq != std::string_view::npos) percent_decode(pair.substr(eq + 1), &value);
-    if (!key.empty()) m.query[key] = value;
+    if (!key.empty()) {
+      m.query[key] = value;
+      m.query_list.emplace_back(key, value);
+    }
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
   }

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace kiln::api {
 
@@ -14,7 +16,8 @@ struct RouteMatch {
   std::string operation;                        // e.g. "Invoke"
   int success_code = 200;                       // the model's responseCode
   std::map<std::string, std::string> params;    // path parameters, percent-decoded
-  std::map<std::string, std::string> query;     // query parameters, percent-decoded
+  std::map<std::string, std::string> query;     // query parameters, percent-decoded (last wins)
+  std::vector<std::pair<std::string, std::string>> query_list;  // every one, in order
 };
 
 // Percent-decodes s ('+' stays '+'). False on a malformed escape.

@@ -1,5 +1,7 @@
 #include "assignment/assignment.h"
 
+#include <algorithm>
+
 namespace kiln::assignment {
 
 AssignmentService::AssignmentService(Clock clock) : clock_(std::move(clock)) {}
@@ -18,7 +20,38 @@ AssignablePtr AssignmentService::acquire(const std::string& key) {
     }
     s->retire();
   }
+  if (!k.warming.empty()) {
+    AssignablePtr s = std::move(k.warming.front());  // the oldest is closest to ready
+    k.warming.erase(k.warming.begin());
+    k.busy++;
+    return s;
+  }
   return nullptr;
+}
+
+void AssignmentService::add_warming(const AssignablePtr& sandbox) {
+  std::lock_guard lock(mu_);
+  keys_[sandbox->key()].warming.push_back(sandbox);
+}
+
+bool AssignmentService::finish_warming(const AssignablePtr& sandbox, bool ok) {
+  bool retire = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = keys_.find(sandbox->key());
+    if (it == keys_.end()) return false;
+    auto& w = it->second.warming;
+    auto pos = std::find(w.begin(), w.end(), sandbox);
+    if (pos == w.end()) return false;
+    w.erase(pos);
+    if (ok && !it->second.retired && sandbox->reusable()) {
+      it->second.idle.push_back({sandbox, clock_()});
+    } else {
+      retire = true;
+    }
+  }
+  if (retire) sandbox->retire();
+  return true;
 }
 
 void AssignmentService::add_busy(const AssignablePtr& sandbox) {
@@ -61,6 +94,8 @@ void AssignmentService::remove(const AssignablePtr& sandbox) {
           break;
         }
       }
+      auto& warming = it->second.warming;
+      warming.erase(std::remove(warming.begin(), warming.end(), sandbox), warming.end());
     }
   }
   sandbox->retire();
@@ -73,6 +108,8 @@ void AssignmentService::retire_key(const std::string& key) {
     auto it = keys_.find(key);
     if (it == keys_.end()) return;
     doomed.swap(it->second.idle);
+    for (auto& w : it->second.warming) doomed.push_back({w, {}});
+    it->second.warming.clear();
     if (it->second.busy == 0) {
       keys_.erase(it);
     } else {
@@ -94,7 +131,7 @@ size_t AssignmentService::reap_idle(std::chrono::steady_clock::duration max_idle
       while (n < idle.size() && now - idle[n].since >= max_idle) n++;
       for (size_t i = 0; i < n; ++i) doomed.push_back(std::move(idle[i].sandbox));
       idle.erase(idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(n));
-      if (idle.empty() && it->second.busy == 0) {
+      if (idle.empty() && it->second.busy == 0 && it->second.warming.empty()) {
         it = keys_.erase(it);
       } else {
         ++it;
@@ -112,6 +149,8 @@ void AssignmentService::retire_all() {
     for (auto& [key, k] : keys_) {
       for (auto& i : k.idle) doomed.push_back(std::move(i.sandbox));
       k.idle.clear();
+      for (auto& w : k.warming) doomed.push_back(std::move(w));
+      k.warming.clear();
       k.retired = true;
     }
   }

@@ -39,9 +39,16 @@ class AssignmentService {
   using Clock = std::function<std::chrono::steady_clock::time_point()>;
   explicit AssignmentService(Clock clock = [] { return std::chrono::steady_clock::now(); });
 
-  // Leases the most recently used idle sandbox for `key` (LIFO keeps caches warm), or
-  // returns nullptr: then the caller creates one and registers it with add_busy().
+  // Leases the most recently used idle sandbox for `key` (LIFO keeps caches warm), else
+  // one still initializing ahead of demand (add_warming), or returns nullptr: then the
+  // caller creates one and registers it with add_busy().
   AssignablePtr acquire(const std::string& key);
+  // Registers a sandbox that is initializing ahead of demand; an invoke may lease it
+  // before it is ready (the event waits for the runtime).
+  void add_warming(const AssignablePtr& sandbox);
+  // Its initialization ended: if no invoke leased it meanwhile, it becomes idle (ok) or
+  // is retired (failed). Returns false when an invoke had leased it.
+  bool finish_warming(const AssignablePtr& sandbox, bool ok);
   // Registers a newly created sandbox as busy (leased by the caller).
   void add_busy(const AssignablePtr& sandbox);
   // Ends a lease: the sandbox goes back to idle, or is retired if it is not reusable or
@@ -65,6 +72,7 @@ class AssignmentService {
   };
   struct PerKey {
     std::vector<Idle> idle;  // most recently released last
+    std::vector<AssignablePtr> warming;
     uint64_t busy = 0;
     bool retired = false;
   };

@@ -98,3 +98,51 @@ TEST(Assignment, RemoveForgetsADeadIdleSandbox) {
 
 }  // namespace
 }  // namespace kiln::assignment
+
+namespace kiln::assignment {
+namespace {
+
+class WarmSandbox : public Assignable {
+ public:
+  explicit WarmSandbox(std::string key) : key_(std::move(key)) {}
+  const std::string& key() const override { return key_; }
+  bool reusable() const override { return true; }
+  void retire() override { retired_++; }
+  std::string key_;
+  int retired_ = 0;
+};
+
+TEST(Assignment, InvokeTakesASandboxStillWarmingRatherThanStartingAnother) {
+  AssignmentService a;
+  auto s = std::make_shared<WarmSandbox>("A");
+  a.add_warming(s);
+  EXPECT_EQ(a.acquire("A"), s);
+  EXPECT_FALSE(a.finish_warming(s, true)) << "the invoke owns it now";
+  a.release(s);
+  EXPECT_EQ(a.acquire("A"), s);
+}
+
+TEST(Assignment, WarmedSandboxNobodyTookBecomesIdleAndAFailedOneIsRetired) {
+  AssignmentService a;
+  auto good = std::make_shared<WarmSandbox>("A");
+  auto bad = std::make_shared<WarmSandbox>("A");
+  a.add_warming(good);
+  a.add_warming(bad);
+  EXPECT_TRUE(a.finish_warming(good, true));
+  EXPECT_TRUE(a.finish_warming(bad, false));
+  EXPECT_EQ(bad->retired_, 1);
+  EXPECT_EQ(a.acquire("A"), good);
+  EXPECT_EQ(a.acquire("A"), nullptr);
+}
+
+TEST(Assignment, RetiringAKeyRetiresItsWarmingSandboxes) {
+  AssignmentService a;
+  auto s = std::make_shared<WarmSandbox>("A");
+  a.add_warming(s);
+  a.retire_key("A");
+  EXPECT_EQ(s->retired_, 1);
+  EXPECT_FALSE(a.finish_warming(s, true));
+}
+
+}  // namespace
+}  // namespace kiln::assignment

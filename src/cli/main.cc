@@ -1,9 +1,10 @@
-// kiln: the single binary. `kiln serve` runs a node; other subcommands come with the
-// operator's CLI.
+// kiln: the single binary. `kiln serve` runs a node; `kiln status|sandboxes|dead-letters|
+// credentials` are the operator's commands (cli/admin_commands.cc).
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "cli/admin_client.h"
 #include "cli/server.h"
 
 namespace {
@@ -12,8 +13,9 @@ void usage() {
   std::fprintf(stderr,
                "usage: kiln serve [--listen HOST:PORT] [--data-dir DIR] [--region REGION]\n"
                "                  [--sandbox-backend jail|process] [--sandbox-idle-seconds N]\n"
-               "                  [--threads N] [--runtimes-dir DIR]\n"
-               "defaults: --listen 127.0.0.1:9001 --data-dir ./.kiln --region us-east-1\n");
+               "                  [--threads N] [--runtimes-dir DIR] [--async-retry-base-ms MS]\n"
+               "defaults: --listen 127.0.0.1:9001 --data-dir ./.kiln --region us-east-1\n"
+               "       kiln status | sandboxes | dead-letters | credentials ...  (operator commands; --help)\n");
 }
 
 bool parse_uint(const char* s, uint64_t* out) {
@@ -28,6 +30,12 @@ bool parse_uint(const char* s, uint64_t* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2) {
+    std::string command = argv[1];
+    if (command == "status" || command == "sandboxes" || command == "dead-letters" || command == "credentials") {
+      return kiln::cli::run_admin_command(argc - 1, argv + 1);
+    }
+  }
   if (argc < 2 || std::strcmp(argv[1], "serve") != 0) {
     usage();
     return argc < 2 ? 2 : (std::strcmp(argv[1], "--help") == 0 ? 0 : 2);
@@ -60,6 +68,8 @@ int main(int argc, char** argv) {
       o.sandbox_idle_seconds = static_cast<uint32_t>(n);
     } else if (flag == "--threads" && parse_uint(value, &n)) {
       o.threads = static_cast<unsigned>(n);
+    } else if (flag == "--async-retry-base-ms" && parse_uint(value, &n) && n >= 1 && n <= 3600000) {
+      o.async_retry_base_ms = static_cast<int64_t>(n);
     } else {
       std::fprintf(stderr, "kiln: bad option %s %s\n", flag.c_str(), value);
       usage();

@@ -14,17 +14,24 @@
 #include <thread>
 
 #include "api/admin.h"
+#include "api/layer_operations.h"
+#include "registry/layers.h"
 #include "api/frontend.h"
 #include "api/key_ring.h"
 #include "api/responses.h"
 #include "assignment/assignment.h"
+#include "async/async_service.h"
+#include "cli/admin_actions.h"
 #include "common/crypto.h"
 #include "common/log.h"
+#include "logs/logs_service.h"
+#include "metrics/metrics.h"
 #include "placement/placement.h"
 #include "registry/code_store.h"
 #include "registry/registry.h"
 #include "registry/store.h"
 #include "sandbox/sandbox.h"
+#include "worker/preparer.h"
 #include "worker/worker.h"
 
 namespace kiln::cli {
@@ -130,7 +137,16 @@ int serve(const ServeOptions& o) {
   api::KeyRing keys;
   for (const auto& k : store->access_keys()) keys.add({k.access_key_id, k.secret_access_key, k.account_id});
 
+  // Layers outlive the registry and the frontend that use them.
+  auto layers_or = registry::LayerStore::open(o.data_dir / "kiln.db", code, o.region);
+  if (!layers_or.ok()) {
+    std::fprintf(stderr, "kiln: %s\n", layers_or.status().message().c_str());
+    return 1;
+  }
+  auto layers = std::move(layers_or).value();
   registry::Registry registry(*store, code, o.region);
+  registry.set_layer_resolver(
+      [&l = *layers](const std::string& account, const std::string& arn) { return l.resolve(account, arn); });
   if (Status s = registry.load(); !s.ok()) {
     std::fprintf(stderr, "kiln: %s\n", s.message().c_str());
     return 1;
@@ -156,16 +172,69 @@ int serve(const ServeOptions& o) {
   placement::PlacementService placement({&worker});
   assignment::AssignmentService assignment;
   registry.on_retired([&](const registry::FunctionVersionPtr& old) { assignment.retire_key(old->sandbox_key()); });
+  registry.set_preparer(worker::make_preparer(placement, assignment));
 
   api::Frontend frontend(io, api::FrontendDeps{registry, code, assignment, placement, keys, o.region, url_secret,
                                                o.concurrency_limit});
 
   api::AdminApi admin;
+  api::register_layer_operations(frontend, *layers);
 
   // Components that extend the API register here, each in its own block, before
   // admin.attach() and before serving. (Async invocations; logs, metrics, admin actions.)
 
+  // Asynchronous invocations: the durable event queue, its poller, retries,
+  // destinations and dead letters (src/async). Attempts run on the event loop.
+  async::AsyncOptions async_options;
+  async_options.store_file = o.data_dir / "async" / "events.db";
+  async_options.region = o.region;
+  async_options.retry_base_ms = o.async_retry_base_ms;
+  auto async_service = async::AsyncService::open(
+      async_options,
+      [&io, &frontend](const std::string& account, const std::string& function_arn, const std::string& qualifier,
+                       std::string payload, std::string request_id, async::InvokeDone done) {
+        asio::post(io, [&frontend, account, function_arn, qualifier, payload = std::move(payload),
+                        request_id = std::move(request_id), done = std::move(done)]() mutable {
+          frontend.invoke_function(account, function_arn, qualifier, std::move(payload), std::move(request_id),
+                                   std::move(done));
+        });
+      },
+      async::system_clock());
+  if (!async_service.ok()) {
+    std::fprintf(stderr, "kiln: %s\n", async_service.status().message().c_str());
+    return 1;
+  }
+  frontend.set_async_sink(async_service->get());
+  (*async_service)->register_with(frontend, admin);
+  (*async_service)->start();
+
+  // Logs API, /metrics and the operator's admin actions (src/logs, src/metrics,
+  // cli/admin_actions). Log cap per function: KILN_LOG_MAX_BYTES_PER_FUNCTION (bytes).
+  if (const char* cap = std::getenv("KILN_LOG_MAX_BYTES_PER_FUNCTION"); cap && *cap) {
+    worker::LogLimits limits;
+    limits.max_bytes_per_function = std::max<uint64_t>(std::strtoull(cap, nullptr, 10), 64 * 1024);
+    limits.segment_bytes = std::min<uint64_t>(limits.segment_bytes, limits.max_bytes_per_function / 8);
+    logs.set_limits(limits);
+  }
+  logs::LogsService logs_api(logs, o.region);
+  logs_api.attach(frontend);
+  metrics::Metrics metrics;
+  cli::register_host_metrics(metrics, assignment, worker);
+  metrics.attach(frontend);
+  frontend.set_invoke_observer(&metrics);
+  cli::register_admin_actions(admin, {*store, keys, assignment, worker, metrics, wopts.max_sandboxes});
+  asio::steady_timer log_retention(io);  // sweeps expired log segments every 10 minutes
+  std::function<void()> sweep_logs = [&] {
+    frontend.post_control([&logs] { logs.enforce_retention(worker::epoch_ms_now()); });
+    log_retention.expires_after(std::chrono::minutes(10));
+    log_retention.async_wait([&](boost::system::error_code e) {
+      if (!e) sweep_logs();
+    });
+  };
+  sweep_logs();
+
   admin.attach(frontend, account);
+  registry.resume_preparations();  // updates a crash interrupted
 
   tcp::acceptor acceptor(io);
   boost::system::error_code bec;

@@ -16,6 +16,7 @@ struct ServeOptions {
   uint32_t sandbox_idle_seconds = 300;
   unsigned threads = 0;  // event-loop threads; 0 = one per core
   uint64_t concurrency_limit = 1000;
+  int64_t async_retry_base_ms = 60000;  // async retries wait this, then twice this
 };
 
 // Runs until SIGINT or SIGTERM. Returns the process exit code.

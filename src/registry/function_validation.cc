@@ -99,6 +99,48 @@ Status apply_environment(const json& env, FunctionVersion* f) {
 
 }  // namespace
 
+// LoggingConfig {LogFormat, ApplicationLogLevel, SystemLogLevel, LogGroup}: the levels
+// need JSON (and default to INFO with it); Kiln keeps logs in /aws/lambda/NAME only.
+static Status apply_logging_config(const json& c, FunctionVersion* f) {
+  if (!c.is_object()) return InvalidRequestContent("Could not parse request body into json: LoggingConfig must be an object");
+  auto field = [&](const char* name, std::initializer_list<const char*> allowed, std::string* out) -> Status {
+    auto it = c.find(name);
+    if (it == c.end() || it->is_null()) return {};
+    std::string v = it->is_string() ? it->get<std::string>() : it->dump();
+    std::string set;
+    for (const char* a : allowed) {
+      if (v == a) {
+        *out = v;
+        return {};
+      }
+      set += std::string(set.empty() ? "" : ", ") + a;
+    }
+    std::string member(name);
+    member[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(member[0])));
+    return validation(v, "loggingConfig." + member, "Member must satisfy enum value set: [" + set + "]");
+  };
+  std::string format = f->log_format, app = f->application_log_level, sys = f->system_log_level;
+  if (Status st = field("LogFormat", {"JSON", "Text"}, &format); !st.ok()) return st;
+  std::string new_app, new_sys;
+  if (Status st = field("ApplicationLogLevel", {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}, &new_app); !st.ok()) return st;
+  if (Status st = field("SystemLogLevel", {"DEBUG", "INFO", "WARN"}, &new_sys); !st.ok()) return st;
+  if (format == "Text" && (!new_app.empty() || !new_sys.empty())) {
+    return InvalidParameterValue("To set ApplicationLogLevel or SystemLogLevel, LogFormat must be JSON.");
+  }
+  if (auto it = c.find("LogGroup"); it != c.end() && !it->is_null() && *it != f->log_group()) {
+    return InvalidParameterValue("Kiln keeps function logs in the log group " + f->log_group() + " only.");
+  }
+  f->log_format = format;
+  if (format == "Text") {
+    f->application_log_level.clear();
+    f->system_log_level.clear();
+  } else {
+    f->application_log_level = !new_app.empty() ? new_app : app.empty() ? "INFO" : app;
+    f->system_log_level = !new_sys.empty() ? new_sys : sys.empty() ? "INFO" : sys;
+  }
+  return {};
+}
+
 Status apply_configuration(const json& req, bool create, FunctionVersion* f) {
   bool present = false;
   std::string s;
@@ -161,6 +203,9 @@ Status apply_configuration(const json& req, bool create, FunctionVersion* f) {
     if (Status st = check_range(n, 512, 10240, "ephemeralStorage.size"); !st.ok()) return st;
     f->ephemeral_mb = static_cast<uint32_t>(n);
   }
+  if (auto it = req.find("LoggingConfig"); it != req.end() && !it->is_null()) {
+    if (Status st = apply_logging_config(*it, f); !st.ok()) return st;
+  }
   if (auto it = req.find("Environment"); it != req.end()) {
     if (Status st = apply_environment(*it, f); !st.ok()) return st;
   }
@@ -175,9 +220,6 @@ Status apply_configuration(const json& req, bool create, FunctionVersion* f) {
   }
   if (auto it = req.find("PackageType"); it != req.end() && !it->is_null() && *it != "Zip") {
     return InvalidParameterValue("Kiln supports PackageType Zip only.");
-  }
-  if (auto it = req.find("Layers"); it != req.end() && it->is_array() && !it->empty()) {
-    return InvalidParameterValue("Layers are not supported by Kiln yet.");
   }
   return Status::Ok();
 }

@@ -33,13 +33,39 @@ struct AccountUsage {
   uint64_t function_count = 0;
 };
 
+// An alias: a name for a version, optionally sending a share of invokes to a second one.
+struct Alias {
+  std::string name;
+  std::string function_version;
+  std::string description;
+  std::string revision_id;
+  std::string additional_version;   // "" when no routing
+  double additional_weight = 0.0;   // share of invokes that go to additional_version
+};
+
+// Resolves a layer version ARN of an account to its content (set by the layer store).
+struct LayerContent {
+  std::string arn;
+  std::string code_hex;
+  uint64_t code_size = 0;
+  uint64_t unzipped_size = 0;
+  std::filesystem::path dir;
+};
+using LayerResolver = std::function<StatusOr<LayerContent>(const std::string& account, const std::string& arn)>;
+
+// Initializes a sandbox for a new configuration and reports whether its runtime came
+// up (Ok) or failed to initialize (the error). `done` runs once, on any thread.
+using Preparer = std::function<void(const FunctionVersionPtr& f, std::function<void(Status)> done)>;
+
 class Registry {
  public:
   // `store` and `code` must outlive the registry.
   Registry(Store& store, CodeStore& code, std::string region);
 
-  // Loads every function from the store. Call once, before serving.
+  // Loads every function from the store. Call once, before serving; then
+  // resume_preparations() once the preparer can run.
   Status load();
+  void resume_preparations();
 
   // Control plane: the request JSON as the Lambda API receives it. Thread-safe.
   StatusOr<FunctionVersionPtr> create_function(const std::string& account, const nlohmann::json& request);
@@ -50,33 +76,80 @@ class Registry {
                                                     const nlohmann::json& request);
   Status delete_function(const std::string& account, const std::string& function_name,
                          const std::string& qualifier);
+  StatusOr<FunctionVersionPtr> publish_version(const std::string& account, const std::string& function_name,
+                                               const nlohmann::json& request);
+  // $LATEST and the published versions, in order.
+  StatusOr<std::vector<FunctionVersionPtr>> versions(const std::string& account,
+                                                     const std::string& function_name) const;
 
-  // Invoke path: the configuration to run for FunctionName (+ Qualifier). Thread-safe.
+  StatusOr<Alias> create_alias(const std::string& account, const std::string& function_name,
+                               const nlohmann::json& request);
+  StatusOr<Alias> update_alias(const std::string& account, const std::string& function_name,
+                               const std::string& alias, const nlohmann::json& request);
+  StatusOr<Alias> get_alias(const std::string& account, const std::string& function_name,
+                            const std::string& alias) const;
+  Status delete_alias(const std::string& account, const std::string& function_name, const std::string& alias);
+  StatusOr<std::vector<Alias>> aliases(const std::string& account, const std::string& function_name) const;
+  std::string alias_arn(const std::string& account, const std::string& function, const std::string& alias) const;
+
+  // Tags of the function a full function ARN names.
+  StatusOr<std::map<std::string, std::string>> tags(const std::string& account, const std::string& arn) const;
+  Status tag(const std::string& account, const std::string& arn, const std::map<std::string, std::string>& add);
+  Status untag(const std::string& account, const std::string& arn, const std::vector<std::string>& keys);
+
+  // Configuration lookups (GetFunction*): $LATEST as last updated, a version, or an
+  // alias's primary version.
+  StatusOr<FunctionVersionPtr> configuration(const std::string& account, const std::string& function_name,
+                                             const std::string& qualifier) const;
+  // Invoke path: the configuration that runs for FunctionName (+ Qualifier) now —
+  // $LATEST is the last configuration that initialized successfully; an alias picks
+  // between its versions by weight. Thread-safe, no I/O.
   StatusOr<FunctionVersionPtr> resolve(const std::string& account, const std::string& function_name,
                                        const std::string& qualifier) const;
-  // Functions of an account, ordered by name.
+  // Functions of an account ($LATEST as last updated), ordered by name.
   std::vector<FunctionVersionPtr> list(const std::string& account) const;
   AccountUsage usage(const std::string& account) const;
   const std::string& region() const { return region_; }
 
-  // Called (outside locks) with the snapshot a change replaced or deleted, so that its
-  // sandboxes can be retired. Set before serving.
+  // Set before serving.
   void on_retired(std::function<void(const FunctionVersionPtr&)> callback) { on_retired_ = std::move(callback); }
+  void set_preparer(Preparer preparer) { preparer_ = std::move(preparer); }
+  void set_layer_resolver(LayerResolver resolver) { layer_resolver_ = std::move(resolver); }
 
  private:
   using Key = std::pair<std::string, std::string>;  // (account, name)
-  StatusOr<FunctionVersionPtr> find_latest(const std::string& account, const std::string& name) const;
-  Status commit(const FunctionVersionPtr& f);  // store, then cache
+  struct Entry {
+    FunctionVersionPtr latest;   // $LATEST as last updated (what Get* shows)
+    FunctionVersionPtr serving;  // what $LATEST invokes run; == latest unless an update is pending or failed
+    std::map<uint64_t, FunctionVersionPtr> versions;
+    std::map<std::string, Alias> aliases;
+    uint64_t last_version = 0;
+  };
+
   StatusOr<FunctionVersionPtr> replace(const std::string& account, const std::string& function_name,
                                        const nlohmann::json& request, bool code);
+  Status apply_layers(const nlohmann::json& request, FunctionVersion* f) const;
+  // Publishes `from` as the entry's next version.
+  static FunctionVersionPtr add_version(Entry& e, const FunctionVersionPtr& from, const std::string& description);
+  // Requires write_mu_. Writes the entry's records, then publishes it to readers.
+  Status commit(const Key& key, Entry entry);
+  void prepare(const FunctionVersionPtr& f);
+  void prepared(const FunctionVersionPtr& f, const Status& result);
+  StatusOr<FunctionVersionPtr> qualified(const Entry& e, const std::string& account, const std::string& name,
+                                         const std::string& qualifier, bool for_invoke) const;
+  StatusOr<Entry> find(const std::string& account, const std::string& name) const;
+  StatusOr<std::pair<Key, Entry>> find_by_param(const std::string& account, const std::string& function_name) const;
+  void retire(const FunctionVersionPtr& f) const;
 
   Store& store_;
   CodeStore& code_;
   std::string region_;
   std::mutex write_mu_;  // serializes control operations
   mutable std::shared_mutex mu_;
-  std::map<Key, FunctionVersionPtr> functions_;  // guarded by mu_
+  std::map<Key, Entry> functions_;  // guarded by mu_
   std::function<void(const FunctionVersionPtr&)> on_retired_;
+  Preparer preparer_;
+  LayerResolver layer_resolver_;
 };
 
 // Validation of CreateFunction / UpdateFunctionConfiguration fields into `f`.

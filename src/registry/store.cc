@@ -99,12 +99,52 @@ Status Store::put_access_key(const AccessKey& key) {
   return st.step() == SQLITE_DONE ? Status::Ok() : sqlite_error(db_, "put_access_key");
 }
 
+StatusOr<bool> Store::delete_access_key(const std::string& access_key_id) {
+  std::lock_guard lock(mu_);
+  Statement st(db_, "DELETE FROM access_keys WHERE access_key_id = ?");
+  st.bind(1, access_key_id);
+  if (st.step() != SQLITE_DONE) return sqlite_error(db_, "delete_access_key");
+  return sqlite3_changes(db_) > 0;
+}
+
 std::vector<std::string> Store::function_records() {
   std::lock_guard lock(mu_);
   std::vector<std::string> out;
   Statement st(db_, "SELECT record FROM functions ORDER BY account_id, name, version");
   while (st.step() == SQLITE_ROW) out.push_back(st.text(0));
   return out;
+}
+
+std::vector<Store::FunctionRow> Store::function_rows() {
+  std::lock_guard lock(mu_);
+  std::vector<FunctionRow> out;
+  Statement st(db_, "SELECT account_id, name, version, record FROM functions ORDER BY account_id, name, version");
+  while (st.step() == SQLITE_ROW) out.push_back({st.text(0), st.text(1), st.text(2), st.text(3)});
+  return out;
+}
+
+Status Store::replace_function(const std::string& account, const std::string& name,
+                               const std::vector<std::pair<std::string, std::string>>& rows) {
+  std::lock_guard lock(mu_);
+  if (Status s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  bool ok = true;
+  {
+    Statement del(db_, "DELETE FROM functions WHERE account_id = ? AND name = ?");
+    del.bind(1, account).bind(2, name);
+    ok = del.step() == SQLITE_DONE;
+  }
+  for (const auto& [version, record] : rows) {
+    if (!ok) break;
+    Statement put(db_, "INSERT INTO functions (account_id, name, version, record) VALUES (?, ?, ?, ?)");
+    put.bind(1, account).bind(2, name).bind(3, version).bind(4, record);
+    ok = put.step() == SQLITE_DONE;
+  }
+  if (!ok) {
+    Status err = sqlite_error(db_, "replace_function");
+    exec("ROLLBACK");
+    return err;
+  }
+  return exec("COMMIT");
 }
 
 Status Store::put_function(const std::string& account, const std::string& name,

@@ -33,9 +33,19 @@ class Store {
 
   std::vector<AccessKey> access_keys();
   Status put_access_key(const AccessKey& key);
+  // Removes a key; false when there was none.
+  StatusOr<bool> delete_access_key(const std::string& access_key_id);
 
   // Function records, as JSON text, keyed by (account, name, version).
+  struct FunctionRow {
+    std::string account, name, version, record;
+  };
+  std::vector<FunctionRow> function_rows();
   std::vector<std::string> function_records();
+  // Replaces every record of (account, name) with `rows` ((version, record) pairs) in
+  // one transaction; no rows deletes the function.
+  Status replace_function(const std::string& account, const std::string& name,
+                          const std::vector<std::pair<std::string, std::string>>& rows);
   Status put_function(const std::string& account, const std::string& name,
                       const std::string& version, const std::string& record);
   Status delete_function(const std::string& account, const std::string& name);

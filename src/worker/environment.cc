@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 
 #include "common/log.h"
 
@@ -62,6 +63,38 @@ std::string json_escape(std::string_view s) {
 
 std::string error_document(const std::string& type, const std::string& message) {
   return R"({"errorType":")" + json_escape(type) + R"(","errorMessage":")" + json_escape(message) + R"("})";
+}
+
+// Lambda's JSON log format: platform records as one JSON line each.
+std::string iso_time_now() {
+  int64_t ms = epoch_ms_now();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
+std::string platform_start_json(const std::string& id, const std::string& version) {
+  return R"({"time":")" + iso_time_now() + R"(","type":"platform.start","record":{"requestId":")" + id +
+         R"(","version":")" + version + R"("}})";
+}
+
+std::string platform_report_json(const std::string& id, double duration, uint32_t memory_mb, uint64_t max_mb,
+                                 std::optional<double> init_ms, bool error) {
+  char metrics[256];
+  std::snprintf(metrics, sizeof metrics,
+                R"("durationMs":%.3f,"billedDurationMs":%lld,"memorySizeMB":%u,"maxMemoryUsedMB":%llu)", duration,
+                static_cast<long long>(std::ceil(duration)), memory_mb, static_cast<unsigned long long>(max_mb));
+  std::string m = metrics;
+  if (init_ms) {
+    std::snprintf(metrics, sizeof metrics, R"(,"initDurationMs":%.3f)", *init_ms);
+    m += metrics;
+  }
+  return R"({"time":")" + iso_time_now() + R"(","type":"platform.report","record":{"requestId":")" + id +
+         R"(","metrics":{)" + m + R"(},"status":")" + (error ? "error" : "success") + R"("}})";
 }
 
 double ms_since(std::chrono::steady_clock::time_point t) {
@@ -128,6 +161,16 @@ bool Environment::reusable() const {
   return !broken_ && !dead_;
 }
 
+bool Environment::busy() const {
+  std::lock_guard lock(mu_);
+  return current_.has_value();
+}
+
+uint64_t Environment::max_memory_bytes() const {
+  std::lock_guard lock(mu_);
+  return sandbox_ ? sandbox_->max_memory_bytes() : 0;
+}
+
 void Environment::watch_output() {
   std::weak_ptr<Environment> weak = weak_from_this();
   output_.async_wait(asio::posix::stream_descriptor::wait_read, [weak](boost::system::error_code ec) {
@@ -185,8 +228,7 @@ void Environment::deliver_locked(net::ResponderPtr responder) {
   auto timeout = std::chrono::seconds(function_->timeout_s);
   int64_t deadline = epoch_ms_now() + std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
   arm_timer_locked(timeout, c.seq);
-  std::string start = "START RequestId: " + c.request.request_id + " Version: " + function_->version;
-  log_line_locked(start);
+  log_start_locked(c.request.request_id);
 
   net::Response r(http::status::ok, 11);
   r.set(http::field::content_type, "application/json");
@@ -232,17 +274,43 @@ void Environment::on_runtime_request(net::Request&& request, net::ResponderPtr r
   responder->respond(runtime_error(http::status::not_found, "UnknownPath", "not a Runtime API path"));
 }
 
+void Environment::await_init(std::function<void(Status)> done) {
+  std::function<void()> after;
+  {
+    std::lock_guard lock(mu_);
+    init_waiter_ = std::move(done);
+    if (init_ms_) {
+      after = init_settled_locked(Status::Ok());
+    } else if (!init_error_.empty()) {
+      after = init_settled_locked({400, "Runtime.InitError", init_error_});
+    } else if (dead_ || broken_) {
+      after = init_settled_locked({400, "Runtime.ExitError", "the runtime exited during init"});
+    }
+  }
+  if (after) after();
+}
+
+std::function<void()> Environment::init_settled_locked(Status result) {
+  if (!init_waiter_) return nullptr;
+  return [waiter = std::move(init_waiter_), result = std::move(result)] { waiter(result); };
+}
+
 void Environment::handle_next(net::ResponderPtr responder) {
-  std::lock_guard lock(mu_);
-  if (!init_ms_) {
-    init_ms_ = ms_since(created_);
-    if (!current_) timer_.cancel();  // init finished within its limit
+  std::function<void()> after;
+  {
+    std::lock_guard lock(mu_);
+    if (!init_ms_) {
+      init_ms_ = ms_since(created_);
+      if (!current_) timer_.cancel();  // init finished within its limit
+      after = init_settled_locked(Status::Ok());
+    }
+    if (current_ && !current_->delivered) {
+      deliver_locked(std::move(responder));
+    } else {
+      parked_next_ = std::move(responder);
+    }
   }
-  if (current_ && !current_->delivered) {
-    deliver_locked(std::move(responder));
-  } else {
-    parked_next_ = std::move(responder);
-  }
+  if (after) after();
 }
 
 void Environment::handle_result(const std::string& id, net::Request&& request, bool error,
@@ -304,6 +372,9 @@ void Environment::handle_init_error(net::Request&& request, net::ResponderPtr re
     broken_ = true;
     log_line_locked("INIT_REPORT Init Duration: " + std::to_string(ms_since(created_)) + " ms\tPhase: init\tStatus: error");
     if (current_ && !current_->delivered) after = complete_locked(body, "Unhandled");
+    if (auto waiter = init_settled_locked({400, "Runtime.InitError", body})) {
+      after = after ? std::function<void()>([a = after, waiter] { a(); waiter(); }) : waiter;
+    }
   }
   responder->respond(accepted());
   if (after) after();
@@ -338,6 +409,10 @@ void Environment::on_exit() {
                             "RequestId: " + current_->request.request_id + " Error: Runtime exited with error: " + how);
       }
     }
+    if (auto waiter = init_settled_locked(
+            {400, "Runtime.ExitError", init_error_.empty() ? "Runtime exited with error: " + how : init_error_})) {
+      after = after ? std::function<void()>([a = after, waiter] { a(); waiter(); }) : waiter;
+    }
     kill_locked();
   }
   if (after) after();
@@ -357,6 +432,9 @@ void Environment::on_timeout(uint64_t seq) {
         after = fail_locked("Runtime.InitTimeout", "RequestId: " + current_->request.request_id +
                                                        " Error: Init phase timed out after 10.00 seconds");
       }
+      if (auto waiter = init_settled_locked({400, "Runtime.InitTimeout", "Init phase timed out after 10.00 seconds"})) {
+        after = after ? std::function<void()>([a = after, waiter] { a(); waiter(); }) : waiter;
+      }
     } else {
       if (!current_ || current_->seq != seq) return;
       broken_ = true;
@@ -371,10 +449,12 @@ void Environment::on_timeout(uint64_t seq) {
   if (hooks_.on_dead) hooks_.on_dead(shared_from_this());
 }
 
-bool Environment::drain_output_locked() {
+bool Environment::drain_output_locked(int max_reads) {
   if (!output_.is_open()) return false;
   char buf[16384];
-  for (;;) {
+  // At most max_reads x 16 KB per call: a function that floods its output waits on its own pipe
+  // (back-pressure) instead of holding an event-loop thread from other sandboxes.
+  for (int reads = 0; reads < max_reads; ++reads) {
     // SAFETY: non-blocking read into a stack buffer from the pipe we own.
     ssize_t n = ::read(output_.native_handle(), buf, sizeof buf);
     if (n == 0) return false;  // every writer is gone
@@ -390,8 +470,17 @@ bool Environment::drain_output_locked() {
       partial_line_.clear();
     }
   }
+  return true;  // more may be waiting: the next wakeup reads it
 }
 
+
+void Environment::log_start_locked(const std::string& id) {
+  if (function_->log_format != "JSON") {
+    log_line_locked("START RequestId: " + id + " Version: " + function_->version);
+  } else if (function_->system_log_level != "WARN") {
+    log_line_locked(platform_start_json(id, function_->version));
+  }
+}
 
 void Environment::log_line_locked(std::string_view line) {
   if (log_) log_->append(epoch_ms_now(), line);
@@ -404,7 +493,7 @@ void Environment::log_line_locked(std::string_view line) {
 
 std::function<void()> Environment::complete_locked(std::string payload, std::string function_error, Status status) {
   timer_.cancel();
-  drain_output_locked();
+  drain_output_locked(256);  // what the function printed before answering, bounded
   if (!partial_line_.empty()) {
     log_line_locked(partial_line_);
     partial_line_.clear();
@@ -412,7 +501,7 @@ std::function<void()> Environment::complete_locked(std::string payload, std::str
   Current& c = *current_;
   const std::string& id = c.request.request_id;
   if (!c.delivered) {
-    log_line_locked("START RequestId: " + id + " Version: " + function_->version);
+    log_start_locked(id);
     c.started = std::chrono::steady_clock::now();
   }
   double duration = ms_since(c.started);
@@ -428,14 +517,22 @@ std::function<void()> Environment::complete_locked(std::string payload, std::str
     std::snprintf(report, sizeof report, "Init Duration: %.2f ms\t", *init_ms_);
     report_line += report;
   }
-  log_line_locked("END RequestId: " + id);
-  log_line_locked(report_line);
+  if (function_->log_format != "JSON") {
+    log_line_locked("END RequestId: " + id);
+    log_line_locked(report_line);
+  } else if (function_->system_log_level != "WARN") {  // platform records are INFO
+    log_line_locked(platform_report_json(id, duration, function_->memory_mb, max_mb,
+                                         c.cold ? init_ms_ : std::nullopt, !function_error.empty() || !status.ok()));
+  }
 
   InvokeResult result;
   result.status = std::move(status);
   result.payload = std::move(payload);
   result.function_error = std::move(function_error);
   result.cold_start = c.cold;
+  result.duration_ms = duration;
+  result.init_ms = c.cold && init_ms_ ? *init_ms_ : 0;
+  result.max_memory_mb = max_mb;
   if (c.request.tail_log) {
     result.log_tail = c.log.size() > kTailBytes ? c.log.substr(c.log.size() - kTailBytes) : c.log;
   }
@@ -466,6 +563,9 @@ void Environment::retire() {
   {
     std::lock_guard lock(mu_);
     if (current_) after = complete_locked("", "", ServiceError("The sandbox was retired during the invocation"));
+    if (auto waiter = init_settled_locked(ServiceError("The sandbox was retired before it initialized"))) {
+      after = after ? std::function<void()>([a = after, waiter] { a(); waiter(); }) : waiter;
+    }
     if (!dead_) kill_locked();
   }
   if (after) after();

@@ -50,8 +50,19 @@ class Environment : public assignment::Assignable, public std::enable_shared_fro
   // exactly once, on any thread.
   void invoke(InvokeRequest request, InvokeDone done);
 
+  // Calls `done` once the runtime has initialized (its first /next: Ok) or has failed to
+  // (init error, exit, init timeout: the error, with the runtime's error document as
+  // message). Its first invocation still reports the Init Duration, as Lambda does for
+  // environments it initialized ahead of demand. Call at most once; any thread.
+  void await_init(std::function<void(Status)> done);
+
   const registry::FunctionVersionPtr& function() const { return function_; }
   const std::string& id() const { return id_; }
+  // For the operator's listing (thread-safe): running an invocation now; peak memory of
+  // the sandbox's cgroup; when it was created.
+  bool busy() const;
+  uint64_t max_memory_bytes() const;
+  std::chrono::steady_clock::time_point created() const { return created_; }
 
  private:
   struct Current {
@@ -77,12 +88,16 @@ class Environment : public assignment::Assignable, public std::enable_shared_fro
   void deliver_locked(net::ResponderPtr responder);
   void arm_timer_locked(std::chrono::steady_clock::duration after, uint64_t seq);
   // Reads what the runtime wrote so far; false once the pipe is at EOF or closed.
-  bool drain_output_locked();
+  bool drain_output_locked(int max_reads = 64);
   void log_line_locked(std::string_view line);
+  // START line, or platform.start record for LogFormat JSON (none at SystemLogLevel WARN).
+  void log_start_locked(const std::string& id);
   // Finishes the current invocation; returns the callback to run after unlocking.
   std::function<void()> complete_locked(std::string payload, std::string function_error, Status status = {});
   std::function<void()> fail_locked(const std::string& type, const std::string& message);
   void kill_locked();
+  // Takes the init waiter, to call after unlocking with `result`.
+  std::function<void()> init_settled_locked(Status result);
 
   boost::asio::io_context& io_;
   const registry::FunctionVersionPtr function_;
@@ -105,6 +120,7 @@ class Environment : public assignment::Assignable, public std::enable_shared_fro
   bool init_reported_ = false;                         // guarded by mu_
   std::string init_error_;                             // guarded by mu_: error document
   bool broken_ = false;                                // guarded by mu_
+  std::function<void(Status)> init_waiter_;            // guarded by mu_
   bool dead_ = false;                                  // guarded by mu_
   uint64_t seq_ = 0;                                   // guarded by mu_
 };

@@ -27,6 +27,10 @@ struct InvokeResult {
   std::string function_error;  // "" or "Unhandled"
   std::string log_tail;        // raw last 4 KB of this invocation's log, if requested
   bool cold_start = false;
+  // Measured as the REPORT line has them (0 when the invocation never ran).
+  double duration_ms = 0;
+  double init_ms = 0;          // 0 when warm
+  uint64_t max_memory_mb = 0;  // peak of the sandbox's cgroup
 };
 
 using InvokeDone = std::function<void(InvokeResult)>;

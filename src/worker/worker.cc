@@ -53,6 +53,19 @@ std::string stream_name(const std::string& version, const std::string& id) {
   return std::string(day) + "/[" + version + "]" + id;
 }
 
+// Lambda's provided runtimes start /var/task/bootstrap, or else /opt/bootstrap from a
+// layer (later layers win, as in the merged /opt).
+std::string bootstrap_for(const registry::FunctionVersion& f, const registry::RuntimeInfo& runtime) {
+  std::string bootstrap = runtime.bootstrap;
+  if (bootstrap != "/var/task/bootstrap") return bootstrap;
+  std::error_code ec;
+  if (std::filesystem::exists(f.code_dir / "bootstrap", ec)) return bootstrap;
+  for (auto it = f.layers.rbegin(); it != f.layers.rend(); ++it) {
+    if (std::filesystem::exists(it->dir / "bootstrap", ec)) return "/opt/bootstrap";
+  }
+  return bootstrap;
+}
+
 }  // namespace
 
 std::vector<std::string> Worker::environment_for(const registry::FunctionVersion& f, const std::string& stream) const {
@@ -66,6 +79,10 @@ std::vector<std::string> Worker::environment_for(const registry::FunctionVersion
   env.push_back("AWS_LAMBDA_LOG_GROUP_NAME=" + f.log_group());
   env.push_back("AWS_LAMBDA_LOG_STREAM_NAME=" + stream);
   env.push_back("AWS_LAMBDA_INITIALIZATION_TYPE=on-demand");
+  if (f.log_format == "JSON") {  // as Lambda: set only for the JSON log format
+    env.push_back("AWS_LAMBDA_LOG_FORMAT=JSON");
+    env.push_back("AWS_LAMBDA_LOG_LEVEL=" + f.application_log_level);
+  }
   env.push_back("LAMBDA_TASK_ROOT=/var/task");
   env.push_back("LAMBDA_RUNTIME_DIR=/var/runtime");
   env.push_back("_HANDLER=" + f.handler);
@@ -96,7 +113,8 @@ StatusOr<std::shared_ptr<Environment>> Worker::create_now(
   spec.tenant = f->account_id + ":" + f->name;
   spec.code_dir = f->code_dir;
   spec.runtime_dir = options_.runtimes_dir / runtime->runtime_dir_name;
-  spec.argv = {runtime->bootstrap};
+  for (const auto& layer : f->layers) spec.layer_dirs.push_back(layer.dir);
+  spec.argv = {bootstrap_for(*f, *runtime)};
   spec.env = environment_for(*f, stream);
   spec.memory_mb = f->memory_mb;
   spec.ephemeral_mb = f->ephemeral_mb;
@@ -108,7 +126,12 @@ StatusOr<std::shared_ptr<Environment>> Worker::create_now(
     return sb.status();
   }
   Environment::Hooks hooks;
-  hooks.destroy = [this](std::unique_ptr<sandbox::Sandbox> s) {
+  hooks.destroy = [this, id, memory_mb = f->memory_mb](std::unique_ptr<sandbox::Sandbox> s) {
+    {
+      std::lock_guard lock(envs_mu_);
+      envs_.erase(id);
+    }
+    reserved_mb_ -= memory_mb;
     std::shared_ptr<sandbox::Sandbox> owned(std::move(s));
     asio::post(*destroy_pool_, [this, owned] {
       owned->destroy();
@@ -118,8 +141,32 @@ StatusOr<std::shared_ptr<Environment>> Worker::create_now(
   hooks.on_dead = std::move(on_dead);
   auto env = std::make_shared<Environment>(io_, f, std::move(sb).value(), pipe_fds[0],
                                            logs_.open_stream(f->account_id, f->name, stream), std::move(hooks));
+  reserved_mb_ += f->memory_mb;
+  {
+    std::lock_guard lock(envs_mu_);
+    envs_[id] = env;
+  }
   env->start();
   return env;
+}
+
+std::vector<SandboxInfo> Worker::sandboxes() const {
+  std::vector<std::shared_ptr<Environment>> live;
+  {
+    std::lock_guard lock(envs_mu_);
+    for (const auto& [id, weak] : envs_) {
+      if (auto env = weak.lock()) live.push_back(std::move(env));
+    }
+  }
+  std::vector<SandboxInfo> out;
+  auto now = std::chrono::steady_clock::now();
+  for (const auto& env : live) {
+    const auto& f = *env->function();
+    out.push_back({env->id(), f.account_id, f.name, f.version, env->busy(),
+                   std::chrono::duration<double>(now - env->created()).count(), f.memory_mb,
+                   (env->max_memory_bytes() + (1 << 20) - 1) >> 20});
+  }
+  return out;
 }
 
 }  // namespace kiln::worker

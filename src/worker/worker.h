@@ -11,6 +11,8 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 
@@ -30,6 +32,16 @@ struct WorkerOptions {
   unsigned creation_threads = 2;
 };
 
+// One live sandbox, as the operator sees it.
+struct SandboxInfo {
+  std::string id;
+  std::string account, function, version;
+  bool busy = false;
+  double age_s = 0;
+  uint32_t memory_mb = 0;      // the limit (MemorySize)
+  uint64_t max_memory_mb = 0;  // peak used, from its cgroup
+};
+
 class Worker : public placement::WorkerSlot {
  public:
   using Created = std::function<void(StatusOr<std::shared_ptr<Environment>>)>;
@@ -46,6 +58,10 @@ class Worker : public placement::WorkerSlot {
 
   uint64_t load() const override { return live_.load(); }
   bool accepting() const override { return live_.load() < options_.max_sandboxes; }
+  // Sum of MemorySize over live sandboxes (reserved, not necessarily used).
+  uint64_t reserved_memory_mb() const { return reserved_mb_.load(); }
+  // Live sandboxes (thread-safe; takes each environment's lock briefly).
+  std::vector<SandboxInfo> sandboxes() const;
   // Blocks until every queued teardown has finished (shutdown, tests).
   void drain();
 
@@ -59,6 +75,9 @@ class Worker : public placement::WorkerSlot {
   LogStore& logs_;
   WorkerOptions options_;
   std::atomic<uint64_t> live_{0};
+  std::atomic<uint64_t> reserved_mb_{0};
+  mutable std::mutex envs_mu_;
+  std::map<std::string, std::weak_ptr<Environment>> envs_;  // guarded by envs_mu_; by sandbox id
   std::unique_ptr<boost::asio::thread_pool> create_pool_;
   std::unique_ptr<boost::asio::thread_pool> destroy_pool_;
 };

@@ -150,6 +150,7 @@ class PersistenceTest(harness.KilnTestCase):
         name, _ = self.create_function(z1, PY, HANDLER)
         z2 = harness.python_zip(functions.PYTHON + "\n# v2\n")
         self.lam.update_function_code(FunctionName=name, ZipFile=z2)
+        harness.wait_active(self.lam, name)  # as Lambda, one update at a time
         self.lam.update_function_configuration(FunctionName=name, Timeout=30)
         harness.wait_active(self.lam, name)
         self.server.kill9()

@@ -1,0 +1,48 @@
+#include "worker/preparer.h"
+
+#include <nlohmann/json.hpp>
+
+#include "worker/worker.h"
+
+namespace kiln::worker {
+
+namespace {
+
+// The runtime's error type and document, in the terms of LastUpdateStatusReasonCode.
+Status as_update_failure(const Status& s) {
+  std::string code = "InternalError";
+  if (s.type() == "Runtime.InitError" || s.type() == "Runtime.ExitError") code = "FunctionError.RuntimeInitError";
+  if (s.type() == "Runtime.InitTimeout") code = "FunctionError.InitTimeout";
+  if (s.type() == "Runtime.InvalidEntrypoint") code = "FunctionError.InvalidEntryPoint";
+  std::string reason = s.message();
+  auto doc = nlohmann::json::parse(s.message(), nullptr, false);
+  if (doc.is_object() && doc.contains("errorMessage")) {
+    reason = doc.value("errorType", std::string("Runtime.Unknown")) + ": " + doc["errorMessage"].dump();
+    if (doc["errorMessage"].is_string()) reason = doc.value("errorType", std::string("Runtime.Unknown")) + ": " + doc["errorMessage"].get<std::string>();
+  }
+  return {400, code, reason};
+}
+
+}  // namespace
+
+registry::Preparer make_preparer(placement::PlacementService& placement, assignment::AssignmentService& assignment) {
+  return [&placement, &assignment](const registry::FunctionVersionPtr& f, std::function<void(Status)> done) {
+    auto* w = dynamic_cast<Worker*>(placement.pick());
+    if (!w) return done({400, "InsufficientCapacity", "No worker has room for a new execution environment."});
+    w->create(
+        f, [&assignment](const std::shared_ptr<Environment>& env) { assignment.remove(env); },
+        [&assignment, done](StatusOr<std::shared_ptr<Environment>> env) {
+          if (!env.ok()) return done(as_update_failure(env.status()));
+          auto e = *env;
+          assignment.add_warming(e);  // an invoke of a new function may take it before it is ready
+          e->await_init([&assignment, e, done](Status s) {
+            // Idle if no invoke took it; a failed one is retired (or, if an invoke took
+            // it, that invoke reports the init error and releases it).
+            assignment.finish_warming(e, s.ok());
+            done(s.ok() ? s : as_update_failure(s));
+          });
+        });
+  };
+}
+
+}  // namespace kiln::worker
