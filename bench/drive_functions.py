@@ -5,12 +5,17 @@ Usage (run by bench/run.sh, with an interpreter that imports boto3):
       creates bench-c (provided.al2023, the static C echo bootstrap), bench-python
       (python3.11) and bench-node (nodejs20.x), checks that each echoes, and writes
       {"functions": {runtime: name}, "unavailable": {runtime: why}}.
-  drive_functions.py cold ENDPOINT FUNCTIONS.json RUNS OUT.json
-      for each function, RUNS times: UpdateFunctionConfiguration with a new
-      Description (which retires the warm sandboxes), wait until Successful, then time
-      one Invoke with LogType Tail (the cold start) and read Init Duration from the
-      REPORT line; then times RUNS warm invokes the same way, so the boto3 client's own
-      cost is visible beside the cold numbers.
+  drive_functions.py update ENDPOINT FUNCTIONS.json RUNS OUT.json
+      for each function, RUNS times: UpdateFunctionConfiguration with a new Description
+      and the time until LastUpdateStatus is Successful (Kiln initializes a sandbox of
+      the new configuration before it serves it, so this includes a sandbox's creation
+      and the runtime's init), then the first invoke after it; then RUNS warm invokes,
+      so the boto3 client's own cost is visible beside the other numbers.
+  drive_functions.py cold ENDPOINT FUNCTIONS.json RUNS IDLE_SECONDS OUT.json
+      against a server started with --sandbox-idle-seconds IDLE_SECONDS: RUNS rounds of
+      waiting until the idle sandboxes are reaped, then one Invoke (LogType Tail) per
+      function, which must start a sandbox on the invoke path: its time and the Init
+      Duration of its REPORT line.
 Credentials come from KILN_ACCESS_KEY_ID / KILN_SECRET_ACCESS_KEY.
 """
 import base64
@@ -116,35 +121,85 @@ def stats_ms(values):
             "max": round(values[-1], 3), "mean": round(sum(values) / len(values), 3)}
 
 
-def cold(endpoint, functions_path, runs, out):
+def wait_ready_tight(lam, name, timeout=60):
+    """wait_ready without sleeping: the poll's own round trip (~1 ms) is the resolution."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cfg = lam.get_function_configuration(FunctionName=name)
+        if (cfg.get("State", "Active") == "Active"
+                and cfg.get("LastUpdateStatus", "Successful") != "InProgress"):
+            return cfg
+        if cfg.get("State") == "Failed" or cfg.get("LastUpdateStatus") == "Failed":
+            raise RuntimeError("update of %s failed: %r" % (name, cfg))
+        if time.monotonic() > deadline:
+            raise RuntimeError("function %s not ready: %r" % (name, cfg))
+
+
+def update(endpoint, functions_path, runs, out):
+    """Update to ready, then the first invoke after it, then warm invokes."""
     lam = client(endpoint)
     with open(functions_path) as f:
         functions = json.load(f)["functions"]
     result = {}
     for runtime, name in functions.items():
-        cold_ms, init_ms, warm_ms, update_ms = [], [], [], []
+        ready_ms, first_ms, first_init, warm_ms = [], [], 0, []
         try:
             for _ in range(runs):
                 t0 = time.perf_counter()
                 lam.update_function_configuration(FunctionName=name,
                                                   Description="bench " + uuid.uuid4().hex)
-                wait_ready(lam, name)
-                update_ms.append((time.perf_counter() - t0) * 1e3)
+                wait_ready_tight(lam, name)
+                ready_ms.append((time.perf_counter() - t0) * 1e3)
                 elapsed, init, _ = invoke(lam, name)
-                cold_ms.append(elapsed * 1e3)
-                if init is not None:
-                    init_ms.append(init)
+                first_ms.append(elapsed * 1e3)
+                first_init += init is not None
             for _ in range(runs):
                 elapsed, _, _ = invoke(lam, name)
                 warm_ms.append(elapsed * 1e3)
-            result[runtime] = {"function": name, "cold_invoke_ms": stats_ms(cold_ms),
-                               "init_duration_ms": stats_ms(init_ms),
-                               "init_reported": len(init_ms),
-                               "warm_invoke_boto3_ms": stats_ms(warm_ms),
-                               "update_until_ready_ms": stats_ms(update_ms)}
+            result[runtime] = {"function": name, "update_until_ready_ms": stats_ms(ready_ms),
+                               "first_invoke_after_update_ms": stats_ms(first_ms),
+                               "first_invoke_reported_init": first_init,
+                               "warm_invoke_boto3_ms": stats_ms(warm_ms)}
         except Exception as e:
             result[runtime] = {"function": name, "error": "%s: %s" % (type(e).__name__, str(e)[:300])}
-            print("bench: cold start of %s failed: %s" % (runtime, e), file=sys.stderr)
+            print("bench: update of %s failed: %s" % (runtime, e), file=sys.stderr)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+
+
+def cold(endpoint, functions_path, runs, idle_seconds, out):
+    """Cold starts on the invoke path: the server reaps sandboxes idle > idle_seconds
+    (checked each second), so after 2 * idle_seconds + 0.3 s without invokes the next
+    invoke of each function must start a sandbox. An invoke whose log tail has no Init
+    Duration was not cold; it is counted in "not_cold" and left out of the numbers."""
+    lam = client(endpoint)
+    with open(functions_path) as f:
+        functions = json.load(f)["functions"]
+    samples = {runtime: {"cold_ms": [], "init_ms": [], "not_cold": 0} for runtime in functions}
+    errors = {}
+    for _ in range(runs):
+        time.sleep(2 * idle_seconds + 0.3)
+        for runtime, name in functions.items():
+            if runtime in errors:
+                continue
+            try:
+                elapsed, init, _ = invoke(lam, name)
+            except Exception as e:
+                errors[runtime] = "%s: %s" % (type(e).__name__, str(e)[:300])
+                continue
+            if init is None:
+                samples[runtime]["not_cold"] += 1
+            else:
+                samples[runtime]["cold_ms"].append(elapsed * 1e3)
+                samples[runtime]["init_ms"].append(init)
+    result = {}
+    for runtime, s in samples.items():
+        if runtime in errors:
+            result[runtime] = {"error": errors[runtime]}
+        else:
+            result[runtime] = {"cold_invoke_ms": stats_ms(s["cold_ms"]),
+                               "init_duration_ms": stats_ms(s["init_ms"]),
+                               "not_cold": s["not_cold"]}
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
 
@@ -152,8 +207,10 @@ def cold(endpoint, functions_path, runs, out):
 def main(argv):
     if len(argv) == 5 and argv[1] == "setup":
         setup(argv[2], argv[3], argv[4])
-    elif len(argv) == 6 and argv[1] == "cold":
-        cold(argv[2], argv[3], int(argv[4]), argv[5])
+    elif len(argv) == 6 and argv[1] == "update":
+        update(argv[2], argv[3], int(argv[4]), argv[5])
+    elif len(argv) == 7 and argv[1] == "cold":
+        cold(argv[2], argv[3], int(argv[4]), float(argv[5]), argv[6])
     else:
         print(__doc__, file=sys.stderr)
         return 2

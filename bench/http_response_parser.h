@@ -12,9 +12,9 @@ namespace kiln::bench {
 struct ParsedResponse {
   enum class State { kNeedMore, kComplete, kMalformed };
   State state = State::kNeedMore;
-  int status = 0;              // valid when kComplete
-  size_t consumed = 0;         // bytes of `data` the response occupies (when kComplete)
-  bool function_error = false; // an "X-Amz-Function-Error" header was present
+  int status = 0;                 // valid when kComplete
+  size_t consumed = 0;            // bytes of `data` the response occupies (when kComplete)
+  bool function_error = false;    // an "X-Amz-Function-Error" header was present
   bool connection_close = false;  // "Connection: close": the server will hang up
 };
 

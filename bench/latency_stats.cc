@@ -59,10 +59,9 @@ std::string to_json(const RunResult& r) {
                 "\"throughput_rps\":%.1f,\"non_2xx\":%llu,\"function_errors\":%llu,"
                 "\"socket_errors\":%llu,\"latency_us\":{\"mean\":%.1f,\"p50\":%.1f,"
                 "\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f},\"first_status_line\":%s}",
-                json_string(r.url).c_str(), r.signed_request ? "true" : "false",
-                r.connections, r.threads, r.warmup_s, r.duration_s,
-                static_cast<unsigned long long>(r.responses), rps,
-                static_cast<unsigned long long>(r.non_2xx),
+                json_string(r.url).c_str(), r.signed_request ? "true" : "false", r.connections,
+                r.threads, r.warmup_s, r.duration_s, static_cast<unsigned long long>(r.responses),
+                rps, static_cast<unsigned long long>(r.non_2xx),
                 static_cast<unsigned long long>(r.function_errors),
                 static_cast<unsigned long long>(r.socket_errors), r.latency.mean_us,
                 r.latency.p50_us, r.latency.p90_us, r.latency.p99_us, r.latency.max_us,

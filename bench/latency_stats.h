@@ -30,12 +30,12 @@ struct RunResult {
   int connections = 0;
   int threads = 0;
   double warmup_s = 0;
-  double duration_s = 0;       // measured window, seconds (wall clock)
-  uint64_t responses = 0;      // complete responses in the window (any status)
-  uint64_t non_2xx = 0;        // of which status was not 2xx
-  uint64_t function_errors = 0;  // of which carried X-Amz-Function-Error
-  uint64_t socket_errors = 0;  // connects refused, resets, malformed responses
-  LatencySummary latency;      // over every response in the window
+  double duration_s = 0;          // measured window, seconds (wall clock)
+  uint64_t responses = 0;         // complete responses in the window (any status)
+  uint64_t non_2xx = 0;           // of which status was not 2xx
+  uint64_t function_errors = 0;   // of which carried X-Amz-Function-Error
+  uint64_t socket_errors = 0;     // connects refused, resets, malformed responses
+  LatencySummary latency;         // over every response in the window
   std::string first_status_line;  // what the server answered, for a sanity check
 };
 

@@ -18,7 +18,7 @@
 namespace kiln::bench {
 namespace {
 
-constexpr uint64_t kRetryDelayNs = 10'000'000;   // reopen a failed connection after 10 ms
+constexpr uint64_t kRetryDelayNs = 10'000'000;       // reopen a failed connection after 10 ms
 constexpr uint64_t kResignEveryNs = 60'000'000'000;  // signatures last 15 min; renew each minute
 
 uint64_t now_ns() {
@@ -141,8 +141,7 @@ class LoopThread {
   void continue_send(uint32_t i) {
     Connection& c = conns_[i];
     while (c.sent < c.request->size()) {
-      ssize_t n = send(c.fd, c.request->data() + c.sent, c.request->size() - c.sent,
-                       MSG_NOSIGNAL);
+      ssize_t n = send(c.fd, c.request->data() + c.sent, c.request->size() - c.sent, MSG_NOSIGNAL);
       if (n < 0 && errno == EAGAIN) {
         set_interest(i, EPOLLIN | EPOLLOUT);
         return;
@@ -237,9 +236,8 @@ RunResult run_load(const LoadOptions& options) {
   std::vector<std::thread> threads;
   for (int t = 0; t < options.threads; ++t) {
     int share = options.connections / options.threads + (t < options.connections % options.threads);
-    threads.emplace_back([&, t, share] {
-      results[t] = LoopThread(options, share, warm_end, end).run();
-    });
+    threads.emplace_back(
+        [&, t, share] { results[t] = LoopThread(options, share, warm_end, end).run(); });
   }
   for (std::thread& t : threads) t.join();
 

@@ -1,9 +1,11 @@
 #include "load_options.h"
 
+#include <arpa/inet.h>
+#include <strings.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <strings.h>
 
 #include "api/sigv4.h"
 
@@ -44,8 +46,9 @@ bool parse_url(const std::string& url, LoadOptions* o, std::string* error) {
     o->port = static_cast<int>(port);
   }
   if (o->host == "localhost") o->host = "127.0.0.1";
-  if (o->host.empty()) {
-    *error = "no host in " + url;
+  in_addr ignored{};
+  if (inet_pton(AF_INET, o->host.c_str(), &ignored) != 1) {
+    *error = "host must be an IPv4 address or localhost (no DNS lookups): " + url;
     return false;
   }
   return true;

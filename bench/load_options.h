@@ -12,8 +12,8 @@
 namespace kiln::bench {
 
 struct LoadOptions {
-  std::string url;           // http://IPV4-OR-localhost:PORT/path?query
-  std::string host;          // parsed from url: "127.0.0.1"
+  std::string url;   // http://IPV4-OR-localhost:PORT/path?query
+  std::string host;  // parsed from url: "127.0.0.1"
   int port = 80;
   std::string target = "/";  // request-target: path and ?query
   std::string method = "POST";

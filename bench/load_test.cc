@@ -57,18 +57,16 @@ TEST(ParseHttpResponse, RejectsMalformedInput) {
   EXPECT_EQ(parse_http_response("HTTP/1.1 2x0 OK\r\n\r\n").state, State::kMalformed);
   EXPECT_EQ(parse_http_response("HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n").state,
             State::kMalformed);
-  EXPECT_EQ(parse_http_response("HTTP/1.1 200 OK\r\nno colon\r\n\r\n").state,
-            State::kMalformed);
-  EXPECT_EQ(parse_http_response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
-                .state,
-            State::kMalformed);
+  EXPECT_EQ(parse_http_response("HTTP/1.1 200 OK\r\nno colon\r\n\r\n").state, State::kMalformed);
+  EXPECT_EQ(
+      parse_http_response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").state,
+      State::kMalformed);
   EXPECT_EQ(parse_http_response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                                 "2\r\nabXY0\r\n\r\n")
                 .state,
             State::kMalformed);
   // A 200 without a length would be close-delimited, which the generator refuses.
-  EXPECT_EQ(parse_http_response("HTTP/1.1 200 OK\r\nServer: x\r\n\r\n").state,
-            State::kMalformed);
+  EXPECT_EQ(parse_http_response("HTTP/1.1 200 OK\r\nServer: x\r\n\r\n").state, State::kMalformed);
   EXPECT_EQ(parse_http_response(std::string(70000, 'a')).state, State::kMalformed);
 }
 
@@ -116,15 +114,14 @@ TEST(LatencyStats, JsonEscapesAndReportsThroughput) {
 
 std::optional<LoadOptions> parse(std::vector<const char*> args, std::string* error) {
   args.insert(args.begin(), "kiln_loadgen");
-  return parse_load_options(static_cast<int>(args.size()), const_cast<char**>(args.data()),
-                            error);
+  return parse_load_options(static_cast<int>(args.size()), const_cast<char**>(args.data()), error);
 }
 
 TEST(LoadOptions, ParsesUrlAndFlags) {
   std::string error;
   auto o = parse({"--url", "http://localhost:9001/2015-03-31/functions/f/invocations",
-                  "--connections", "64", "--threads", "2", "--duration", "1.5", "--warmup",
-                  "0", "--header", "X-Amz-Log-Type:  None", "--body", "{}"},
+                  "--connections", "64", "--threads", "2", "--duration", "1.5", "--warmup", "0",
+                  "--header", "X-Amz-Log-Type:  None", "--body", "{}"},
                  &error);
   ASSERT_TRUE(o) << error;
   EXPECT_EQ(o->host, "127.0.0.1");
@@ -142,6 +139,9 @@ TEST(LoadOptions, RejectsBadInput) {
   EXPECT_FALSE(parse({}, &error));
   EXPECT_FALSE(parse({"--url", "https://127.0.0.1/"}, &error));
   EXPECT_FALSE(parse({"--url", "http://127.0.0.1:99999/"}, &error));
+  EXPECT_FALSE(parse({"--url", "http://example.com:80/"}, &error));
+  EXPECT_FALSE(parse({"--url", "http://:80/"}, &error));
+  EXPECT_FALSE(parse({"--url", "http://127.0.0.1:/"}, &error));
   EXPECT_FALSE(parse({"--url", "http://127.0.0.1:80/", "--connections", "0"}, &error));
   EXPECT_FALSE(parse({"--url", "http://127.0.0.1:80/", "--duration", "-1"}, &error));
   EXPECT_FALSE(parse({"--url", "http://127.0.0.1:80/", "--header", "novalue"}, &error));
@@ -170,8 +170,8 @@ TEST(BuildRequest, SignedRequestVerifiesWithKilnsVerifier) {
     }
   } keys;
   std::string error;
-  auto o = parse({"--url", "http://127.0.0.1:9001/2015-03-31/functions/f/invocations",
-                  "--body", "{\"a\":1}", "--sign-key", "AKIDBENCH", "--sign-secret", "secret"},
+  auto o = parse({"--url", "http://127.0.0.1:9001/2015-03-31/functions/f/invocations", "--body",
+                  "{\"a\":1}", "--sign-key", "AKIDBENCH", "--sign-secret", "secret"},
                  &error);
   ASSERT_TRUE(o) << error;
   auto now = std::chrono::system_clock::now();

@@ -135,28 +135,39 @@ def spawn_table(results):
     return "\n".join(rows)
 
 
+def cold_row(label, cold, upd, floor_p50):
+    cells = [label]
+    if not cold or "error" in cold or not cold.get("cold_invoke_ms"):
+        why = (cold or {}).get("error") or "no cold start observed"
+        cells += [why.replace("|", "/"), "", "", ""]
+    else:
+        c, i = cold["cold_invoke_ms"], cold["init_duration_ms"]
+        n = c["n"] if not cold.get("not_cold") else "%d (+%d not cold)" % (c["n"], cold["not_cold"])
+        cells += [fmt(c["p50"], 1), fmt(c["p90"], 1), "%s / %s" % (fmt(c["max"], 1), n),
+                  fmt(i["p50"], 1) if i else "not reported"]
+    if not upd or "error" in upd:
+        cells += [((upd or {}).get("error") or "not measured").replace("|", "/"), "", ""]
+    else:
+        cells += [fmt(upd["update_until_ready_ms"]["p50"], 1),
+                  fmt(upd["first_invoke_after_update_ms"]["p50"], 1),
+                  fmt(upd["warm_invoke_boto3_ms"]["p50"], 1)]
+    cells.append(floor_p50)
+    return "| " + " | ".join(str(x) for x in cells) + " |"
+
+
 def cold_table(results, backends):
-    rows = ["| runtime (backend) | cold invoke p50 ms | p90 ms | max ms | Init Duration p50 ms "
-            "| warm invoke, same boto3 client, p50 ms | process-start floor p50 ms |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    rows = ["| runtime (backend) | cold invoke p50 ms | p90 ms | max ms / runs | Init Duration "
+            "p50 ms | update → ready p50 ms | first invoke after update p50 ms "
+            "| warm invoke p50 ms | process-start floor p50 ms |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for backend in backends:
         cold = load(os.path.join(results, backend, "cold.json")) or {}
-        functions = load(os.path.join(results, backend, "functions.json")) or {}
+        upd = load(os.path.join(results, backend, "update.json")) or {}
         for key, _ in RUNTIMES:
-            d = cold.get(key)
             floor = load(os.path.join(results, RUNTIME_FLOOR[key] + ".json"))
             floor_p50 = fmt(floor["ms"]["p50"], 2) if floor else "–"
-            label = "%s (%s)" % (key, backend)
-            if not d or "error" in d:
-                why = (d or {}).get("error") or (functions.get("unavailable", {}).get(key)
-                                                 or "not measured")
-                rows.append("| %s | %s | | | | | %s |" % (label, why.replace("|", "/"),
-                                                         floor_p50))
-                continue
-            c, i, w = d["cold_invoke_ms"], d["init_duration_ms"], d["warm_invoke_boto3_ms"]
-            rows.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-                label, fmt(c["p50"], 1), fmt(c["p90"], 1), fmt(c["max"], 1),
-                fmt(i["p50"], 1) if i else "not reported", fmt(w["p50"], 1), floor_p50))
+            rows.append(cold_row("%s (%s)" % (key, backend), cold.get(key), upd.get(key),
+                                 floor_p50))
     return "\n".join(rows)
 
 
@@ -188,6 +199,14 @@ def targets_section(floor, by_backend):
         else:
             lines.append("- **%s** backend, invokes/s with 64 clients: not measured." % backend)
     return "\n".join(lines)
+
+
+def jail_bench_section(results):
+    text = read_text(results, "jail_bench.md")
+    if text == "?" or "|" not in text:
+        return ("Not measured in this run (`jail_bench` not built, the jail backend not "
+                "benchmarked, or it failed: see jail_bench.err beside the raw results).")
+    return text
 
 
 def busy_warning(start, end):
@@ -250,6 +269,7 @@ def main():
         warm=warm_table(floor, by_backend, concurrency),
         cold=cold_table(a.results, backends), spawn=spawn_table(a.results),
         unavailable=unavailable_section(a.results, backends),
+        jail_bench=jail_bench_section(a.results),
         busy=busy_warning(read_text(a.results, "loadavg_start.txt"),
                           read_text(a.results, "loadavg_end.txt")),
         loadavg=read_text(a.results, "loadavg_start.txt"),

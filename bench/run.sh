@@ -11,7 +11,7 @@
 #                            the headline (KILN_SANDBOX_BACKEND=X alone means BACKENDS=X)
 #   DURATION=5 WARMUP=2      seconds per load point: measured, and warm-up (+ clients/16)
 #   CONCURRENCY="1 8 64"     client counts
-#   COLD_RUNS=10             cold starts per runtime
+#   COLD_RUNS=10             cold starts and updates per runtime
 #   OUT_DIR=                 where the raw JSON goes (default: a temp dir, kept)
 #   DOC=docs/benchmarks.md   the report written
 set -euo pipefail
@@ -59,9 +59,11 @@ if [ "${KILN_BENCH_NO_BUILD:-}" != 1 ]; then
   log "building in $BUILD_DIR"
   make -s -C "$REPO" configure BUILD_DIR="$BUILD_DIR" >&2
   targets=(kiln kiln_loadgen kiln_spawn_floor)
-  if cmake --build "$BUILD_DIR" --target help 2>/dev/null | grep -q '^c_bootstrap:'; then
-    targets+=(c_bootstrap)
-  fi
+  for optional in c_bootstrap python_runtime_bytecode jail_bench; do
+    if cmake --build "$BUILD_DIR" --target help 2>/dev/null | grep -q "^$optional:"; then
+      targets+=("$optional")
+    fi
+  done
   cmake --build "$BUILD_DIR" -j "$(nproc)" --target "${targets[@]}" >&2
 fi
 KILN="$BUILD_DIR/kiln"
@@ -72,7 +74,8 @@ for b in "$KILN" "$LOADGEN" "$SPAWN"; do
 done
 
 # The static C echo bootstrap: the c_bootstrap target if the build has it, else built here.
-C_BOOTSTRAP=$(find "$BUILD_DIR" -name c_bootstrap -type f -perm -u+x 2>/dev/null | head -1 || true)
+C_BOOTSTRAP="$BUILD_DIR/runtimes/c_bootstrap"
+[ -x "$C_BOOTSTRAP" ] || C_BOOTSTRAP=$(find "$BUILD_DIR" -name c_bootstrap -type f -perm -u+x 2>/dev/null | head -1 || true)
 if [ -z "$C_BOOTSTRAP" ]; then
   C_BOOTSTRAP="$WORK/c_bootstrap"
   gcc -O2 -static -o "$C_BOOTSTRAP" "$REPO/tests/fixtures/c_bootstrap/bootstrap.c"
@@ -101,6 +104,18 @@ log "spawn floors"
 if command -v node >/dev/null; then
   "$SPAWN" --runs 20 -- "$(command -v node)" -e 0 > "$OUT_DIR/spawn_node.json"
 fi
+
+# The jail's own numbers (issue 3): creation + teardown against its floors, creation
+# rate, idle memory. jail_bench belongs to src/sandbox; its Markdown goes in as is.
+JAIL_BENCH="$BUILD_DIR/src/sandbox/jail_bench"
+case " $BACKENDS " in
+  *" jail "*)
+    if [ -x "$JAIL_BENCH" ]; then
+      log "jail_bench --markdown"
+      timeout 120 "$JAIL_BENCH" --markdown --runtime "$C_BOOTSTRAP" > "$OUT_DIR/jail_bench.md" \
+        2> "$OUT_DIR/jail_bench.err" || log "jail_bench failed (see $OUT_DIR/jail_bench.err)"
+    fi ;;
+esac
 
 log "nginx floor"
 NGINX_PORT=$(free_port)
@@ -175,13 +190,30 @@ run_backend() {
       load "$dir" "$runtime" "$endpoint/2015-03-31/functions/$fn/invocations" "$c" --sign
     done
   done
-  log "$backend: cold starts ($COLD_RUNS per runtime)"
-  "$PYTHON" "$REPO/bench/drive_functions.py" cold "$endpoint" "$dir/functions.json" \
-    "$COLD_RUNS" "$dir/cold.json"
+  log "$backend: updates ($COLD_RUNS per runtime)"
+  "$PYTHON" "$REPO/bench/drive_functions.py" update "$endpoint" "$dir/functions.json" \
+    "$COLD_RUNS" "$dir/update.json"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+
+  # Cold starts on the invoke path: a second server that reaps sandboxes idle for 1 s.
+  port=$(free_port)
+  "$KILN" serve --listen "127.0.0.1:$port" --data-dir "$WORK/data-$backend-cold" \
+    --sandbox-backend "$backend" --sandbox-idle-seconds 1 >> "$WORK/kiln-$backend.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  if wait_port "$port" "$pid"; then
+    endpoint="http://127.0.0.1:$port"
+    log "$backend: cold starts ($COLD_RUNS per runtime, ~2.5 s each round)"
+    "$PYTHON" "$REPO/bench/drive_functions.py" setup "$endpoint" "$C_BOOTSTRAP" \
+      "$dir/functions-cold.json" &&
+    "$PYTHON" "$REPO/bench/drive_functions.py" cold "$endpoint" "$dir/functions-cold.json" \
+      "$COLD_RUNS" 1 "$dir/cold.json"
+  fi
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   grep -E 'kiln (warn|error):' "$WORK/kiln-$backend.log" | tail -20 > "$dir/kiln_warnings.log" || true
-  rm -rf "$WORK/data-$backend"
+  rm -rf "$WORK/data-$backend" "$WORK/data-$backend-cold"
 }
 
 for backend in $BACKENDS; do

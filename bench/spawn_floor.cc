@@ -35,8 +35,8 @@ uint64_t run_once(char** argv, bool namespaces) {
   uint64_t start = now_ns();
   // SAFETY: fork-like clone (no CLONE_VM, no new stack); the child only calls execve and
   // _exit, both async-signal-safe.
-  long pid = syscall(SYS_clone, SIGCHLD | (namespaces ? kJailNamespaces : 0UL), nullptr,
-                     nullptr, nullptr, 0);
+  long pid = syscall(SYS_clone, SIGCHLD | (namespaces ? kJailNamespaces : 0UL), nullptr, nullptr,
+                     nullptr, 0);
   if (pid < 0) {
     std::perror("clone");
     return 0;
@@ -90,11 +90,12 @@ int main(int argc, char** argv) {
   for (char** a = command; *a; ++a) joined += (joined.empty() ? "" : " ") + std::string(*a);
   kiln::bench::LatencySummary s = kiln::bench::summarize(samples);
   double min_ms = samples.empty() ? 0 : samples.front() / 1e6;
-  std::printf("{\"command\":\"%s\",\"namespaces\":%s,\"runs\":%llu,\"failures\":%d,"
-              "\"ms\":{\"mean\":%.3f,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"min\":%.3f,"
-              "\"max\":%.3f}}\n",
-              joined.c_str(), namespaces ? "true" : "false",
-              static_cast<unsigned long long>(s.count), failures, s.mean_us / 1e3,
-              s.p50_us / 1e3, s.p90_us / 1e3, s.p99_us / 1e3, min_ms, s.max_us / 1e3);
+  std::printf(
+      "{\"command\":\"%s\",\"namespaces\":%s,\"runs\":%llu,\"failures\":%d,"
+      "\"ms\":{\"mean\":%.3f,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"min\":%.3f,"
+      "\"max\":%.3f}}\n",
+      joined.c_str(), namespaces ? "true" : "false", static_cast<unsigned long long>(s.count),
+      failures, s.mean_us / 1e3, s.p50_us / 1e3, s.p90_us / 1e3, s.p99_us / 1e3, min_ms,
+      s.max_us / 1e3);
   return failures == 0 ? 0 : 1;
 }

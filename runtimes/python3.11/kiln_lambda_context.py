@@ -123,11 +123,33 @@ def _configure_root_logger(logging):
             record.aws_request_id = current_request_id
             return True
 
+    class JsonFormatter(logging.Formatter):
+        """LoggingConfig LogFormat JSON: one object per record, as Lambda writes it."""
+
+        def format(self, record):
+            import json
+            doc = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                   + ".%03dZ" % int(record.msecs),
+                   "level": record.levelname, "message": record.getMessage(), "logger": record.name}
+            if record.aws_request_id:
+                doc["requestId"] = record.aws_request_id
+            if record.exc_info:
+                doc["errorType"] = record.exc_info[0].__name__
+                doc["errorMessage"] = str(record.exc_info[1])
+            return json.dumps(doc, default=str) + "\n"
+
     logging.Formatter.converter = time.gmtime
     handler = LambdaLoggerHandler()
-    handler.setFormatter(logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
-        "%Y-%m-%dT%H:%M:%S"))
+    if os.environ.get("AWS_LAMBDA_LOG_FORMAT") == "JSON":
+        handler.setFormatter(JsonFormatter())
+        level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO")
+        levels = {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "INFO": logging.INFO,
+                  "WARN": logging.WARNING, "ERROR": logging.ERROR, "FATAL": logging.CRITICAL}
+        logging.getLogger().setLevel(levels.get(level, logging.INFO))
+    else:
+        handler.setFormatter(logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+            "%Y-%m-%dT%H:%M:%S"))
     handler.addFilter(LambdaLoggerFilter())
     logging.getLogger().addHandler(handler)
 

@@ -151,6 +151,7 @@ StatusOr<SandboxCgroup> CgroupLayout::create(const std::string& id, const Cgroup
   auto cg = create_unlimited(id);
   if (!cg.ok()) return cg;
   if (Status s = cg->set_limits(limits); !s.ok()) return s;
+  cg->set_cpu(limits);
   return cg;
 }
 
@@ -179,15 +180,11 @@ StatusOr<SandboxCgroup> CgroupLayout::create_unlimited(const std::string& id) co
 Status SandboxCgroup::set_limits(const CgroupLimits& limits) const {
   const std::string mem = std::to_string(limits.memory_bytes);
   const std::string pids = std::to_string(limits.pids_max);
-  const int64_t quota = std::max<int64_t>(1000, std::llround(limits.vcpus * 100000));
   if (v2_) {
     const fs::path& d = dirs_[0];
     if (Status s = write_required(d / "memory.max", mem); !s.ok()) return s;
     write_control(d / "memory.swap.max", "0");  // absent without swap accounting
     write_control(d / "pids.max", pids);
-    int64_t weight = std::clamp<int64_t>(std::llround(limits.vcpus * 100), 1, 10000);
-    write_control(d / "cpu.weight", std::to_string(weight));
-    if (limits.cpu_quota) write_control(d / "cpu.max", std::to_string(quota) + " 100000");
     return Status::Ok();
   }
   for (size_t i = 0; i < dirs_.size(); ++i) {
@@ -200,13 +197,25 @@ Status SandboxCgroup::set_limits(const CgroupLimits& limits) const {
       }
     } else if (controllers_[i] == "pids") {
       if (Status s = write_required(d / "pids.max", pids); !s.ok()) return s;
+    }
+  }
+  return Status::Ok();
+}
+
+void SandboxCgroup::set_cpu(const CgroupLimits& limits) const {
+  const int64_t quota = std::max<int64_t>(1000, std::llround(limits.vcpus * 100000));
+  for (size_t i = 0; i < dirs_.size(); ++i) {
+    const fs::path& d = dirs_[i];
+    if (v2_) {
+      int64_t weight = std::clamp<int64_t>(std::llround(limits.vcpus * 100), 1, 10000);
+      write_control(d / "cpu.weight", std::to_string(weight));
+      if (limits.cpu_quota) write_control(d / "cpu.max", std::to_string(quota) + " 100000");
     } else if (controllers_[i] == "cpu") {
       int64_t shares = std::max<int64_t>(2, std::llround(limits.vcpus * 1024));
       write_control(d / "cpu.shares", std::to_string(shares));
       if (limits.cpu_quota) write_control(d / "cpu.cfs_quota_us", std::to_string(quota));
     }
   }
-  return Status::Ok();
 }
 
 Status SandboxCgroup::rename(const std::string& name) {

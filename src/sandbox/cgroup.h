@@ -38,15 +38,21 @@ class SandboxCgroup {
   // v2: a directory fd for clone3(CLONE_INTO_CGROUP), which starts a process inside the
   // cgroup at no migration cost. -1 on v1. Valid until remove().
   int clone_into_fd() const { return dir_fd_.get(); }
-  // Writes the limits (memory, pids, CPU) to every hierarchy. The memory usage must be
-  // below the new limit. Called once per sandbox; limits only tighten an unlimited cgroup.
+  // Writes the memory and pids limits. The usage must be below the new limits. Called
+  // once per sandbox; limits only tighten an unlimited cgroup.
   Status set_limits(const CgroupLimits& limits) const;
+  // Writes the CPU share (and quota if asked). The jail sets it once the runtime has
+  // started, so that the jail's own setup runs at Kiln's share, as a fork would.
+  void set_cpu(const CgroupLimits& limits) const;
   // Renames the directories to `name` (same parents): a pooled shell's cgroup takes the
   // sandbox's id. v2 cannot rename; there the cgroup keeps its name (returns Ok).
   Status rename(const std::string& name);
   // Moves a process into the sandbox's cgroups (every hierarchy on v1). Costs an RCU
   // grace period in the kernel (milliseconds), so callers overlap it with other work.
   Status add_process(pid_t pid) const;
+  // The open cgroup.procs files (one per hierarchy), for a child that joins by writing
+  // "0" itself. Valid until remove().
+  const std::vector<UniqueFd>& procs_files() const { return procs_; }
   // Peak memory usage (v1 memory.max_usage_in_bytes, v2 memory.peak); 0 if unknown.
   uint64_t peak_memory_bytes() const;
   // True once the memory limit killed a process (oom_kill count > 0).

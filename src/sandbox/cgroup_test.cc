@@ -96,6 +96,37 @@ TEST(CgroupLayout, V1UsesEachHierarchyUnderKilnsOwnCgroup) {
   EXPECT_TRUE(cg->out_of_memory());
 }
 
+// A pooled shell's cgroup: created without limits, renamed to the sandbox's id at
+// activation, then limited (memory and pids first, the CPU share once the runtime runs).
+TEST(CgroupLayout, V1ShellCgroupIsRenamedThenLimited) {
+  TempDir root;
+  for (const char* c : {"memory", "pids", "cpu"}) fs::create_directories(root.path() / c);
+  auto layout = CgroupLayout::detect(root.path(), "4:memory:/\n3:pids:/\n2:cpu,cpuacct:/\n", "kiln");
+  ASSERT_TRUE(layout.ok()) << layout.status().message();
+  auto cg = layout->create_unlimited("shell-1");
+  ASSERT_TRUE(cg.ok()) << cg.status().message();
+  EXPECT_FALSE(fs::exists(root.path() / "memory/kiln/shell-1/memory.limit_in_bytes"));
+  ASSERT_TRUE(layout->create_unlimited("taken").ok());
+  EXPECT_FALSE(cg->rename("taken").ok());  // another sandbox's id: refused, nothing moved
+  ASSERT_TRUE(cg->rename("sb-3").ok());
+  for (const char* c : {"memory", "pids", "cpu"}) {
+    EXPECT_FALSE(fs::exists(root.path() / c / "kiln/shell-1")) << c;
+    EXPECT_TRUE(fs::exists(root.path() / c / "kiln/sb-3/cgroup.procs")) << c;
+  }
+  CgroupLimits limits;
+  limits.memory_bytes = 64ull << 20;
+  limits.pids_max = 40;
+  limits.vcpus = 0.5;
+  ASSERT_TRUE(cg->set_limits(limits).ok());
+  EXPECT_EQ(slurp(root.path() / "memory/kiln/sb-3/memory.limit_in_bytes"), "67108864");
+  EXPECT_EQ(slurp(root.path() / "pids/kiln/sb-3/pids.max"), "40");
+  EXPECT_FALSE(fs::exists(root.path() / "cpu/kiln/sb-3/cpu.shares"));
+  cg->set_cpu(limits);
+  EXPECT_EQ(slurp(root.path() / "cpu/kiln/sb-3/cpu.shares"), "512");
+  write_file(root.path() / "memory/kiln/sb-3/memory.max_usage_in_bytes", "4096\n", 0644);
+  EXPECT_EQ(cg->peak_memory_bytes(), 4096u);  // read where the cgroup now is
+}
+
 TEST(CgroupLayout, NoMemoryControllerFails) {
   TempDir root;
   fs::create_directories(root.path() / "pids");

@@ -1,5 +1,6 @@
-// The jail backend, parent side: prepares everything a jail's first process needs,
-// clones it into fresh namespaces, completes its user namespace and waits for its exec.
+// The jail backend, parent side: prepares what every jail's first process needs, keeps a
+// pool of shells (jail_shell.h), and activates one per create(): hands it the tenant's
+// mounts and spec, completes its user namespace and waits for its exec.
 // The child side is jail_child.cc; the policy pieces are cgroup.cc, root_skeleton.cc,
 // seccomp_policy.cc and landlock.cc.
 #include <arpa/inet.h>
@@ -12,9 +13,9 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -26,7 +27,9 @@
 
 #include "common/log.h"
 #include "sandbox/cgroup.h"
+#include "sandbox/jail_activation.h"
 #include "sandbox/jail_child.h"
+#include "sandbox/jail_shell.h"
 #include "sandbox/landlock.h"
 #include "sandbox/root_skeleton.h"
 #include "sandbox/sandbox.h"
@@ -58,20 +61,12 @@ std::string read_text(const fs::path& p) {
   return ss.str();
 }
 
-// SAFETY: pidfd refers to our unreaped child; waitid on it cannot reap anything else.
-void kill_and_reap(int pidfd) {
-  ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
-  siginfo_t info{};
-  while (::waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &info, WEXITED | __WALL) != 0 &&
-         errno == EINTR) {
-  }
-}
-
 class JailSandbox final : public Sandbox {
  public:
-  JailSandbox(std::string id, UniqueFd pidfd, UniqueFd api, SandboxCgroup cgroup)
+  JailSandbox(std::string id, UniqueFd pidfd, UniqueFd api, SandboxCgroup cgroup,
+              UniqueFd mount_ns, std::shared_ptr<NamespaceReaper> reaper)
       : id_(std::move(id)), pidfd_(std::move(pidfd)), api_(std::move(api)),
-        cgroup_(std::move(cgroup)) {}
+        cgroup_(std::move(cgroup)), mount_ns_(std::move(mount_ns)), reaper_(std::move(reaper)) {}
   ~JailSandbox() override { destroy(); }
 
   const std::string& id() const override { return id_; }
@@ -94,6 +89,9 @@ class JailSandbox final : public Sandbox {
     if (Status s = cgroup_.remove(); !s.ok()) log::warn("sandbox " + id_ + ": " + s.message());
     pidfd_.reset();
     api_.reset();  // the last reference to the network namespace
+    // No process is left in the mount namespace: nothing can reach its mounts or /tmp.
+    // Unmounting them waits for a grace period, so the reaper does it off this thread.
+    reaper_->release(std::move(mount_ns_));
   }
 
  private:
@@ -101,15 +99,16 @@ class JailSandbox final : public Sandbox {
   UniqueFd pidfd_;
   UniqueFd api_;
   SandboxCgroup cgroup_;
+  UniqueFd mount_ns_;
+  std::shared_ptr<NamespaceReaper> reaper_;
   uint64_t peak_memory_ = 0;
   bool out_of_memory_ = false;
 };
 
-// The strings and arrays a JailChildPlan points into; lives until the child has execed.
+// The strings and mount list the backend's ShellPlan points into; lives with the backend.
 struct PlanStorage {
   std::deque<std::string> strings;
   std::vector<MountOp> mounts;
-  std::vector<const char*> argv, envp;
   const char* keep(std::string s) { return strings.emplace_back(std::move(s)).c_str(); }
   void bind(const std::string& src, const std::string& dst) {
     mounts.push_back({MountOp::kMount, keep(src), keep(dst), nullptr, MS_BIND, nullptr});
@@ -118,7 +117,13 @@ struct PlanStorage {
 
 class JailBackend final : public SandboxBackend {
  public:
-  explicit JailBackend(JailOptions o) : opts_(std::move(o)) { ready_ = prepare(); }
+  explicit JailBackend(JailOptions o) : opts_(std::move(o)) {
+    ready_ = prepare();
+    if (ready_.ok()) {
+      pool_ = std::make_unique<ShellPool>(opts_.pool_size, [this] { return new_shell(); });
+      if (opts_.pool_size > 0) pool_->wait_full();  // a full pool from the first create()
+    }
+  }
   const char* name() const override { return "jail"; }
 
   StatusOr<std::unique_ptr<Sandbox>> create(const SandboxSpec& spec) override {
@@ -134,14 +139,6 @@ class JailBackend final : public SandboxBackend {
     auto host_id = host_id_for(spec.tenant);
     if (!host_id.ok()) return host_id.status();
 
-    CgroupLimits limits;
-    limits.memory_bytes = uint64_t{spec.memory_mb} << 20;
-    limits.pids_max = opts_.pids_max;
-    limits.vcpus = spec.memory_mb / 1769.0;
-    limits.cpu_quota = opts_.cpu_quota;
-    auto cgroup = cgroups_->create(spec.id, limits);
-    if (!cgroup.ok()) return cgroup.status();
-
     UniqueFd host_api;  // with allow_network: the Runtime API listener on the host
     std::string api_env;
     if (opts_.allow_network) {
@@ -149,10 +146,31 @@ class JailBackend final : public SandboxBackend {
       if (!l.ok()) return l.status();
       host_api = std::move(*l);
     }
-    PlanStorage st;
-    JailChildPlan plan;
-    if (Status s = build_plan(spec, *cgroup, api_env, st, plan); !s.ok()) return s;
-    return start(spec, *host_id, std::move(*cgroup), std::move(host_api), st, plan);
+    auto message = build_activation(spec, api_env, *host_id, opts_.max_open_files);
+    if (!message.ok()) return message.status();
+
+    std::optional<Shell> shell = pool_->take();
+    if (!shell) {
+      auto started = new_shell();
+      if (!started.ok()) return started.status();
+      shell.emplace(std::move(*started));
+    }
+    CgroupLimits limits;
+    limits.memory_bytes = uint64_t{spec.memory_mb} << 20;
+    limits.pids_max = opts_.pids_max;
+    limits.vcpus = spec.memory_mb / 1769.0;
+    limits.cpu_quota = opts_.cpu_quota;
+    if (Status s = shell->cgroup().rename(spec.id); !s.ok()) return s;  // the shell is discarded
+    if (Status s = shell->cgroup().set_limits(limits); !s.ok()) return s;
+
+    UniqueFd passed;
+    if (Status s = handshake(spec, *message, *shell, passed); !s.ok()) return s;
+    shell->cgroup().set_cpu(limits);  // the runtime's share from here; setup ran at Kiln's
+    UniqueFd api = opts_.allow_network ? std::move(host_api) : std::move(passed);
+    UniqueFd process = shell->release_process();
+    return std::unique_ptr<Sandbox>(std::make_unique<JailSandbox>(
+        spec.id, std::move(process), std::move(api), std::move(shell->cgroup()),
+        shell->release_mount_ns(), reaper_));
   }
 
  private:
@@ -170,12 +188,41 @@ class JailBackend final : public SandboxBackend {
     filter_ = std::move(*filter);
     seccomp_.len = static_cast<unsigned short>(filter_.size());
     seccomp_.filter = filter_.data();
-    landlock_abi_ = landlock_abi();
-    cap_last_cap_ = std::atoi(read_text("/proc/sys/kernel/cap_last_cap").c_str());
-    if (cap_last_cap_ <= 0) cap_last_cap_ = 63;
-    // mount_setattr (5.12+) makes the whole tree read-only in one call; EBADF = present.
-    has_mount_setattr_ = ::syscall(SYS_mount_setattr, -1, "", 0, nullptr, 0) != 0 && errno != ENOSYS;
+    // The new mount API (open_tree, move_mount: 5.2; mount_setattr: 5.12) hands each
+    // shell its tenant's directories after it has left the host's root.
+    if (::syscall(SYS_mount_setattr, -1, "", 0, nullptr, 0) == 0 || errno == ENOSYS) {
+      return ServiceError("jail: needs Linux 5.12 or later (mount_setattr)");
+    }
+    build_shell_plan();
+    static std::atomic<uint32_t> backends{0};
+    shell_prefix_ = "shell-" + std::to_string(::getpid()) + "-" + std::to_string(backends++) + "-";
     return Status::Ok();
+  }
+
+  // What every shell does before activation: the skeleton root, read-only, with its
+  // devices and /proc; /tmp and the tenant's directories come at activation.
+  void build_shell_plan() {
+    const std::string root = skeleton_.dir.string();
+    PlanStorage& st = plan_storage_;
+    st.mounts.push_back({MountOp::kMount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr});
+    st.bind(root, root);
+    for (const auto& [host, inside] : skeleton_.system_binds) st.bind(host, root + inside);
+    st.mounts.push_back({MountOp::kReadOnlyTree, nullptr, st.keep(root), nullptr, 0, nullptr});
+    for (const std::string& dev : skeleton_.devices) st.bind(dev, root + dev);
+    st.mounts.push_back({MountOp::kMount, "proc", st.keep(root + "/proc"), "proc",
+                         MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr});
+    plan_.new_root = st.keep(root);
+    plan_.mounts = st.mounts.data();
+    plan_.mount_count = st.mounts.size();
+    plan_.own_network = !opts_.allow_network;
+    plan_.seccomp = &seccomp_;
+    plan_.landlock_abi = landlock_abi();
+    int last = std::atoi(read_text("/proc/sys/kernel/cap_last_cap").c_str());
+    plan_.cap_last_cap = last > 0 ? last : 63;
+  }
+
+  StatusOr<Shell> new_shell() {
+    return start_shell(plan_, *cgroups_, shell_prefix_ + std::to_string(next_shell_++));
   }
 
   StatusOr<uint32_t> host_id_for(const std::string& tenant) {
@@ -203,74 +250,8 @@ class JailBackend final : public SandboxBackend {
     return fd;
   }
 
-  Status build_plan(const SandboxSpec& spec, const SandboxCgroup& cgroup, const std::string& api_env,
-                    PlanStorage& st, JailChildPlan& plan) const {
-    const std::string root = skeleton_.dir.string();
-    const unsigned long ro = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
-    std::vector<const char*> read_only;  // targets to remount when mount_setattr is missing
-    st.mounts.push_back({MountOp::kMount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr});
-    st.bind(root, root);
-    read_only.push_back(st.mounts.back().target);
-    auto bind_ro = [&](const std::string& src, const std::string& inside) {
-      st.bind(src, root + inside);
-      read_only.push_back(st.mounts.back().target);
-    };
-    for (const auto& [host, inside] : skeleton_.system_binds) bind_ro(host, inside);
-    bind_ro(spec.code_dir.string(), "/var/task");
-    bind_ro(spec.runtime_dir.string(), "/var/runtime");
-    if (spec.layer_dirs.size() == 1) {
-      bind_ro(spec.layer_dirs[0].string(), "/opt");
-    } else if (spec.layer_dirs.size() > 1) {
-      // Later layers win, as in Lambda: overlayfs lists the topmost lower dir first.
-      std::string lower = "lowerdir=";
-      for (auto it = spec.layer_dirs.rbegin(); it != spec.layer_dirs.rend(); ++it) {
-        const std::string p = it->string();
-        if (p.find_first_of(":,\\") != std::string::npos) {
-          return InvalidParameterValue("layer path has ':' or ',': " + p);
-        }
-        lower += (it == spec.layer_dirs.rbegin() ? "" : ":") + p;
-      }
-      st.mounts.push_back({MountOp::kMount, "overlay", st.keep(root + "/opt"), "overlay",
-                           MS_RDONLY | MS_NOSUID | MS_NODEV, st.keep(lower)});
-    }
-    if (has_mount_setattr_) {
-      st.mounts.push_back({MountOp::kReadOnlyTree, nullptr, st.keep(root), nullptr, 0, nullptr});
-    } else {
-      for (const char* t : read_only) st.mounts.push_back({MountOp::kMount, nullptr, t, nullptr, ro, nullptr});
-    }
-    for (const std::string& dev : skeleton_.devices) st.bind(dev, root + dev);
-    st.mounts.push_back({MountOp::kMount, "tmpfs", st.keep(root + "/tmp"), "tmpfs",
-                         MS_NOSUID | MS_NODEV,
-                         st.keep("size=" + std::to_string(spec.ephemeral_mb) + "m,mode=1777")});
-    st.mounts.push_back({MountOp::kMount, "proc", st.keep(root + "/proc"), "proc",
-                         MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr});
-
-    for (const std::string& a : spec.argv) st.argv.push_back(st.keep(a));
-    st.argv.push_back(nullptr);
-    for (const std::string& e : spec.env) {
-      bool is_api = e.rfind("AWS_LAMBDA_RUNTIME_API=", 0) == 0;
-      if (!(is_api && !api_env.empty())) st.envp.push_back(st.keep(e));
-    }
-    if (!api_env.empty()) st.envp.push_back(st.keep(api_env));
-    st.envp.push_back(nullptr);
-    plan.new_root = st.keep(root);
-    plan.mounts = st.mounts.data();
-    plan.mount_count = st.mounts.size();
-    plan.own_network = !opts_.allow_network;
-    plan.api_port = spec.runtime_api_port;
-    plan.output_fd = spec.output_fd;
-    plan.max_open_files = opts_.max_open_files;
-    plan.max_file_bytes = uint64_t{spec.ephemeral_mb} << 20;
-    plan.argv = st.argv.data();
-    plan.envp = st.envp.data();
-    plan.seccomp = &seccomp_;
-    plan.landlock_abi = landlock_abi_;
-    plan.cap_last_cap = cap_last_cap_;
-    return Status::Ok();
-  }
-
   // Turns a child's failure report into the Status create() returns.
-  static Status child_failure(const ChildReport& r, const JailChildPlan& plan, const SandboxSpec& spec) {
+  static Status child_failure(const ChildReport& r, const ShellPlan& plan, const SandboxSpec& spec) {
     if (r.stage == kStageExec) {
       return Status(502, "Runtime.InvalidEntrypoint",
                     "cannot start " + spec.argv[0] + ": " + std::strerror(r.err));
@@ -283,11 +264,8 @@ class JailBackend final : public SandboxBackend {
     return errno_status(what, r.err);
   }
 
-  // Receives one report (and a passed fd) from the child; false on EOF, timeout or error.
-  static bool receive(int fd, ChildReport& r, UniqueFd* passed, bool& eof) {
-    eof = false;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, kSetupTimeoutMs) != 1) return false;
+  // Receives one report (and a passed fd) from the child; false at EOF or on error.
+  static bool receive(int fd, ChildReport& r, UniqueFd* passed) {
     iovec iov{&r, sizeof r};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
     msghdr msg{};
@@ -295,8 +273,7 @@ class JailBackend final : public SandboxBackend {
     msg.msg_iovlen = 1;
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
-    ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-    if (n == 0) eof = true;
+    ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     if (n != sizeof r) return false;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && passed) {
@@ -308,77 +285,28 @@ class JailBackend final : public SandboxBackend {
     return true;
   }
 
-  static Status write_id_map(pid_t pid, const char* file, uint32_t host_id) {
-    std::string path = "/proc/" + std::to_string(pid) + "/" + file;
-    std::string line = "0 " + std::to_string(host_id) + " 1\n";
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!fd.valid() || ::write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-      return errno_status(std::string("write ") + file, errno);
+  // Activates the shell and waits for its exec: the control socket hangs up when exec
+  // closes the shell's end (or when the shell exits after a failure). Then the queued
+  // reports say which: kReady (with the Runtime API socket) and no kFailed = started.
+  // One wake-up each way, as for a plain fork and exec.
+  Status handshake(const SandboxSpec& spec, const ActivationMessage& message, Shell& shell,
+                   UniqueFd& passed) const {
+    const int control = shell.control();
+    bool sent = send_activation(control, spec.output_fd, message);
+    int send_err = errno;
+    pollfd p{control, 0, 0};  // no events: only POLLHUP (or POLLERR) ends the wait
+    int ready;
+    while ((ready = ::poll(&p, 1, kSetupTimeoutMs)) < 0 && errno == EINTR) {
     }
-    return Status::Ok();
-  }
-
-  // Drives the child from clone to exec: joins it to its cgroups (overlapping its mount
-  // work), receives the Runtime API socket, writes the uid/gid maps, lets it finish
-  // and waits for exec (EOF on the control socket) or its failure report.
-  static Status handshake(const SandboxSpec& spec, const JailChildPlan& plan,
-                          const SandboxCgroup& cgroup, pid_t pid, uint32_t host_id, int control,
-                          UniqueFd& passed) {
-    if (cgroup.clone_into_fd() < 0) {
-      if (Status s = cgroup.add_process(pid); !s.ok()) return s;
-    }
+    if (ready == 0) return ServiceError("jail: setup timed out");
     ChildReport report{};
-    bool eof = false;
-    if (!receive(control, report, &passed, eof)) {
-      return ServiceError(eof ? "jail: setup process died" : "jail: setup timed out");
+    bool started = false;
+    while (receive(control, report, &passed)) {
+      if (report.kind == ChildReport::kFailed) return child_failure(report, plan_, spec);
+      started = report.kind == ChildReport::kReady;
     }
-    if (report.kind != ChildReport::kUserNsReady) return child_failure(report, plan, spec);
-    if (Status s = write_id_map(pid, "uid_map", host_id); !s.ok()) return s;
-    if (Status s = write_id_map(pid, "gid_map", host_id); !s.ok()) return s;
-    if (::send(control, "g", 1, MSG_NOSIGNAL) != 1) return errno_status("resume setup", errno);
-    if (receive(control, report, nullptr, eof)) return child_failure(report, plan, spec);
-    return eof ? Status::Ok() : ServiceError("jail: setup timed out");
-  }
-
-  StatusOr<std::unique_ptr<Sandbox>> start(const SandboxSpec& spec, uint32_t host_id,
-                                           SandboxCgroup cgroup, UniqueFd api,
-                                           PlanStorage& st, JailChildPlan& plan) {
-    int pair[2];
-    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
-      return errno_status("socketpair", errno);
-    }
-    UniqueFd parent_end(pair[0]), child_end(pair[1]);
-    plan.control_fd = child_end.get();
-    plan.parent_control_fd = parent_end.get();
-
-    int pidfd = -1;
-    clone_args args{};
-    args.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD |
-                 (plan.own_network ? CLONE_NEWNET : 0);
-    args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
-    args.exit_signal = 0;  // no SIGCHLD: nobody else's waitpid(-1) can reap a sandbox
-    if (cgroup.clone_into_fd() >= 0) {
-      args.flags |= CLONE_INTO_CGROUP;
-      args.cgroup = static_cast<uint64_t>(cgroup.clone_into_fd());
-    }
-    // SAFETY: fork-like clone (no CLONE_VM); the child only runs run_jail_child, which
-    // makes system calls on memory prepared above and never returns.
-    long pid = ::syscall(SYS_clone3, &args, sizeof args);
-    if (pid == 0) run_jail_child(plan);
-    if (pid < 0) return errno_status("clone3", errno);
-    UniqueFd process(pidfd);
-    child_end.reset();
-
-    UniqueFd passed;
-    Status failure = handshake(spec, plan, cgroup, static_cast<pid_t>(pid), host_id,
-                               parent_end.get(), passed);
-    if (!failure.ok()) {
-      kill_and_reap(process.get());
-      return failure;  // the cgroup is removed as it goes out of scope
-    }
-    if (plan.own_network) api = std::move(passed);
-    return std::unique_ptr<Sandbox>(std::make_unique<JailSandbox>(
-        spec.id, std::move(process), std::move(api), std::move(cgroup)));
+    if (!sent) return errno_status("activate shell", send_err);
+    return started ? Status::Ok() : ServiceError("jail: setup process died");
   }
 
   JailOptions opts_;
@@ -387,11 +315,14 @@ class JailBackend final : public SandboxBackend {
   std::optional<CgroupLayout> cgroups_;
   std::vector<sock_filter> filter_;
   sock_fprog seccomp_{};
-  int landlock_abi_ = 0;
-  int cap_last_cap_ = 63;
-  bool has_mount_setattr_ = false;
+  PlanStorage plan_storage_;
+  ShellPlan plan_;  // points into plan_storage_, seccomp_
+  std::string shell_prefix_;  // cgroup names of this backend's shells: <prefix><n>
+  std::atomic<uint64_t> next_shell_{0};
   std::mutex mu_;
   std::unordered_map<std::string, uint32_t> tenants_;  // GUARDED_BY(mu_): tenant -> uid offset
+  std::shared_ptr<NamespaceReaper> reaper_ = std::make_shared<NamespaceReaper>();  // shared with sandboxes
+  std::unique_ptr<ShellPool> pool_;  // last: stopped before everything its shells use
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Jail creation + teardown against its floors, measured side by side in one run:
 //   fork+exec of /bin/true, a clone into fresh namespaces, the process backend, the jail.
 // Run as root: jail_bench [--benchmark_filter=...]
+//   or: jail_bench --markdown [--runtime <build>/runtimes/c_bootstrap]  (jail_bench_report.cc)
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <string>
 
 #include "sandbox/sandbox.h"
 
@@ -125,6 +127,23 @@ void BM_JailConcurrent(benchmark::State& state) {
 BENCHMARK(BM_JailConcurrent)->Threads(4)->Threads(8)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
+
+int run_markdown_report(const std::string& runtime);
 }  // namespace kiln::sandbox
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--markdown") {
+      std::string runtime = "/bin/true";
+      for (int j = 1; j + 1 < argc; ++j) {
+        if (std::string(argv[j]) == "--runtime") runtime = argv[j + 1];
+      }
+      return kiln::sandbox::run_markdown_report(runtime);
+    }
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -2,16 +2,20 @@
 // of demand (see jail_shell.h), then activated once with one sandbox's spec.
 //
 // Started as host root inside fresh pid, mount, net, ipc and uts namespaces (cloned into
-// its cgroup on v2, moved there by the parent on v1), the shell first, with nothing of
-// any tenant: closes every fd inherited from Kiln, builds the shared skeleton root and
+// its cgroup on v2; on v1 it moves itself there first, so that the RCU grace period of
+// the migration does not hold up the parent), the shell, with nothing of any tenant:
+// closes every fd inherited from Kiln, builds the shared skeleton root and
 // pivots into it, mounts /proc and brings up its loopback. Then it waits for its
 // activation message (ActivationHeader). Activated, it: attaches the detached mounts it
 // was handed (/var/task, /var/runtime, /opt), mounts a fresh /tmp, opens the Runtime API
-// socket, drops supplementary groups, creates its user namespace and hands the socket to
-// the parent, which maps root inside to the tenant's host uid/gid; then becomes that
-// root, enters a cgroup namespace rooted at its own cgroup, drops every capability, sets
-// no_new_privs, rlimits, Landlock and seccomp, and execs the runtime. A shell serves one
-// sandbox only: on any failure, or EOF before activation, it exits.
+// socket, drops supplementary groups, becomes the tenant's host uid/gid (keeping its
+// capabilities), creates its user namespace and maps root inside to that uid/gid itself
+// (a one-line map of its own ids needs no help from the parent), sends the socket to the
+// parent without waiting, then becomes root inside, enters a cgroup namespace rooted at
+// its own cgroup, drops every capability, sets no_new_privs, rlimits, Landlock and
+// seccomp, and execs the runtime. The parent learns of success from the control socket's
+// hang-up at exec. A shell serves one sandbox only: on any failure, or EOF before
+// activation, it exits.
 //
 // Every namespace but the user namespace is owned by the host's initial user namespace,
 // so even a capability regained inside the user namespace would grant nothing over them.
@@ -39,7 +43,7 @@ struct MountOp {
 
 // Messages from the child over the control socket (SOCK_SEQPACKET).
 struct ChildReport {
-  enum Kind : int32_t { kUserNsReady = 1, kFailed = 2 } kind;
+  enum Kind : int32_t { kReady = 1, kFailed = 2 } kind;  // kReady carries the API socket
   int32_t stage;   // a JailStage when kFailed
   int32_t detail;  // e.g. the index of the failing mount
   int32_t err;     // errno
@@ -75,16 +79,23 @@ struct ActivationHeader {
   uint16_t has_output = 0;
   uint32_t mount_count = 0;
   uint32_t argc = 0, envc = 0;
-  uint32_t reserved = 0;
+  uint32_t host_uid = 0;    // the tenant's host uid and gid: root inside maps to them
+  uint32_t host_gid = 0;
   uint64_t max_open_files = 1024;
   uint64_t max_file_bytes = 0;
 };
 constexpr size_t kMaxActivationBytes = 128 * 1024;
 constexpr int kMaxActivationMounts = 4;
 
+// The fds one shell starts with (inherited at clone; all others are closed at once).
+struct ShellFds {
+  static constexpr int kMaxCgroupFiles = 4;
+  int control = -1;         // the child end of the control socket
+  int parent_control = -1;  // the parent's end: closed first, so EOF means "gave up"
+  int cgroup_procs[kMaxCgroupFiles] = {-1, -1, -1, -1};  // v1: join by writing "0"
+};
+
 // Runs in the cloned child; never returns (execs the runtime or _exits after reporting).
-// control_fd: the child end of the control socket; parent_control_fd: the parent's end
-// (closed at once, so that EOF means "the parent gave up").
-[[noreturn]] void run_jail_shell(const ShellPlan& plan, int control_fd, int parent_control_fd);
+[[noreturn]] void run_jail_shell(const ShellPlan& plan, const ShellFds& fds);
 
 }  // namespace kiln::sandbox

@@ -79,6 +79,10 @@ struct JailOptions {
   uint32_t pids_max = 1024;         // processes and threads per sandbox
   uint32_t max_open_files = 1024;   // RLIMIT_NOFILE
   bool cpu_quota = false;           // hard-cap CPU at memory_mb / 1769 vCPUs (else shares only)
+  // Shells kept started ahead of create() (each: a process in fresh namespaces, its root
+  // built, in an unlimited cgroup <prefix>/shell-*, holding nothing of any tenant).
+  // 0: every create() starts its own. The pool refills on a background thread.
+  uint32_t pool_size = 8;
 };
 
 // Prepares the backend (root skeleton, cgroup parents, seccomp program). A preparation

@@ -116,9 +116,9 @@ def snoop(event):
     found, tried, files_read = [], 0, 0
 
     def check(path, data):
-        for n in needles:
+        for k, n in enumerate(needles):
             if n in data:
-                found.append(path)
+                found.append("%s#%d" % (path, k))
 
     def grab(path):
         nonlocal files_read
@@ -468,22 +468,31 @@ def handler(event, context):
 HANDLER = "lambda_function.handler"
 
 
-def host_pids_with_uid(uid):
-    """Host pids whose real uid is `uid` (read from the host's /proc)."""
-    found = []
+def host_pids_with_uid(server, uid, zombies=False):
+    """Host pids under `server`'s process whose real uid is `uid` (other Kiln servers on
+    this host reuse the same uid range); zombies only if asked."""
+    procs = {}
     for p in os.listdir("/proc"):
         if not p.isdigit():
             continue
         try:
             with open("/proc/%s/status" % p) as f:
-                for line in f:
-                    if line.startswith("Uid:"):
-                        if int(line.split()[1]) == uid:
-                            found.append(int(p))
-                        break
-        except OSError:
-            pass
-    return found
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+            procs[int(p)] = (int(fields["PPid"]), int(fields["Uid"].split()[0]),
+                             fields["State"].strip().startswith("Z"))
+        except (OSError, KeyError, ValueError):
+            continue
+
+    def under_server(pid):
+        for _ in range(64):
+            if pid == server.proc.pid:
+                return True
+            if pid not in procs or pid <= 1:
+                return False
+            pid = procs[pid][0]
+        return False
+    return [pid for pid, (_, u, z) in procs.items()
+            if u == uid and z == zombies and under_server(procs[pid][0])]
 
 
 @unittest.skipUnless(harness.is_jailed(), "process backend has no isolation")
@@ -545,9 +554,15 @@ class AttackTest(harness.KilnTestCase):
                                  hashlib.sha256(zip_a).hexdigest())
         self.assertTrue(os.path.isfile(os.path.join(code_host, "secret.txt")),
                         "test assumes code lives at %s" % code_host)
-        out = self.attack({"action": "snoop", "needles": [secret_code, secret_tmp],
+        control = "control-" + uuid.uuid4().hex  # B's own file: proves the search works
+        b, _ = self.create_function(self.zip, "python3.11", HANDLER)
+        self.attack({"action": "plant", "path": "/tmp/control", "data": control}, name=b)
+        out = self.attack({"action": "snoop", "needles": [secret_code, secret_tmp, control],
                            "paths": [code_host, os.path.join(code_host, "secret.txt"),
-                                     os.path.abspath(self.server.data_dir), self.server.tmp]})
+                                     os.path.abspath(self.server.data_dir), self.server.tmp]},
+                          name=b)
+        self.assertIn("/tmp/control#2", out["found"], "the snoop cannot find a planted file")
+        out["found"] = [f for f in out["found"] if not f.endswith("#2")]
         self.assertGreater(out["files_read"], 5, "snoop read nothing: %r" % out)
         self.assertGreater(out["proc_paths_tried"], 3, repr(out))
         self.assertEqual(out["found"], [], "ATTACK SUCCEEDED: B read A's secrets: %r" % out)
@@ -573,6 +588,25 @@ class AttackTest(harness.KilnTestCase):
         self.assertRefused(out)
         with open(os.path.join(data, "credentials")) as f:
             self.assertNotIn("pwn", f.read())
+        self.assertContained()
+
+    def test_symlinks_in_the_zip_do_not_reach_host_files(self):
+        import botocore.exceptions
+        data = os.path.abspath(self.server.data_dir)
+        link = 0o020777  # make_zip ORs in S_IFREG; with this it becomes S_IFLNK
+        zip_bytes = harness.make_zip({"lambda_function.py": ATTACK, "hostdata": (data, link),
+                                      "shadow": ("/etc/shadow", link),
+                                      "up": ("../../../../../../..", link)})
+        try:
+            name, _ = self.create_function(zip_bytes, "python3.11", HANDLER)
+        except botocore.exceptions.ClientError as e:  # refusing such a zip is fine too
+            self.assertEqual(e.response["Error"]["Code"], "InvalidParameterValueException")
+            self.assertContained()
+            return
+        out = self.attack({"action": "read_paths", "paths": [
+            "/var/task/hostdata/kiln.db", "/var/task/hostdata/credentials", "/var/task/shadow",
+            "/var/task/up" + data + "/credentials", "/var/task/hostdata!w"]}, name=name)
+        self.assertRefused(out)
         self.assertContained()
 
     # ------------------------------------------------------------ host processes
@@ -729,7 +763,7 @@ class AttackTest(harness.KilnTestCase):
         b, _ = self.create_function(self.zip, "python3.11", HANDLER)
         spy = self.attack({"action": "spy_start"}, name=a)
         host_uid = int(spy["uid_map"].split()[1])
-        self.assertTrue(host_pids_with_uid(host_uid), "A's sandbox has no host process?")
+        self.assertTrue(host_pids_with_uid(self.server, host_uid), "A's sandbox has no host process?")
         secret = "b-secret-" + uuid.uuid4().hex
         for _ in range(3):
             self.attack({"action": "plant", "path": "/tmp/b-" + secret, "data": secret,
@@ -743,11 +777,26 @@ class AttackTest(harness.KilnTestCase):
         harness.wait_active(self.lam, a)
         self.call(b, {"action": "echo", "data": 0})
         deadline = time.monotonic() + 10
-        while host_pids_with_uid(host_uid) and time.monotonic() < deadline:
+        while host_pids_with_uid(self.server, host_uid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        self.assertEqual(host_pids_with_uid(host_uid), [],
+        self.assertEqual(host_pids_with_uid(self.server, host_uid), [],
                          "A's spy survived its sandbox (host uid %d)" % host_uid)
         self.assertContained()
+
+    def test_destroyed_sandbox_leaves_no_zombie(self):
+        name, _ = self.create_function(self.zip, "python3.11", HANDLER)
+        host_uid = int(self.attack({"action": "spy_start"}, name=name)["uid_map"].split()[1])
+        self.assertTrue(host_pids_with_uid(self.server, host_uid))
+        self.lam.update_function_configuration(FunctionName=name,
+                                               Environment={"Variables": {"VERSION": "2"}})
+        harness.wait_active(self.lam, name)
+        deadline = time.monotonic() + 5
+        while (host_pids_with_uid(self.server, host_uid) or host_pids_with_uid(self.server, host_uid, zombies=True)) \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(host_pids_with_uid(self.server, host_uid), [], "sandbox processes survived")
+        self.assertEqual(host_pids_with_uid(self.server, host_uid, zombies=True), [],
+                         "the retired sandbox's pid 1 was never reaped (zombie of kiln)")
 
     def test_sandbox_of_one_function_is_never_used_for_another(self):
         a, _ = self.create_function(self.zip, "python3.11", HANDLER)
@@ -798,8 +847,8 @@ class AttackTest(harness.KilnTestCase):
                 if started > at:
                     current = v
             if current != "v1":
-                self.assertGreaterEqual(out, current, "old code answered after the update "
-                                        "to %s completed: %r" % (current, out))
+                self.assertIn(out, [v for v in ("v2", "v3") if v >= current],
+                              "old code answered after the update to %s completed" % current)
         versions = {out for _, out in seen}
         self.assertEqual(versions & {"v1", "v3"}, {"v1", "v3"}, "load missed the updates")
 

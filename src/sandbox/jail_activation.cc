@@ -1,0 +1,139 @@
+#include "sandbox/jail_activation.h"
+
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "sandbox/jail_child.h"
+
+namespace kiln::sandbox {
+namespace fs = std::filesystem;
+namespace {
+
+Status errno_status(const std::string& what, int err) {
+  return ServiceError("jail: " + what + ": " + std::strerror(err));
+}
+
+constexpr unsigned kReadOnlyAttrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+
+// A detached, read-only, non-recursive bind of a host directory (open_tree).
+StatusOr<UniqueFd> detached_bind(const fs::path& dir) {
+  // SAFETY: open_tree and mount_setattr only act on the new detached mount.
+  UniqueFd fd(static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, dir.c_str(),
+                                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)));
+  if (!fd.valid()) return errno_status("open_tree " + dir.string(), errno);
+  mount_attr attr{};
+  attr.attr_set = kReadOnlyAttrs;
+  if (::syscall(SYS_mount_setattr, fd.get(), "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) {
+    return errno_status("mount_setattr " + dir.string(), errno);
+  }
+  return fd;
+}
+
+// A detached read-only overlay of the layers; later layers win, as in Lambda (overlayfs
+// lists the topmost lower dir first).
+StatusOr<UniqueFd> detached_layers(const std::vector<fs::path>& layers) {
+  std::string lower;
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+    const std::string p = it->string();
+    if (p.find_first_of(":,\\") != std::string::npos) {
+      return InvalidParameterValue("layer path has ':' or ',': " + p);
+    }
+    lower += (lower.empty() ? "" : ":") + p;
+  }
+  // SAFETY: the fs context and the mount are new objects owned by the fds below.
+  UniqueFd ctx(static_cast<int>(::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC)));
+  if (!ctx.valid() ||
+      ::syscall(SYS_fsconfig, ctx.get(), FSCONFIG_SET_STRING, "lowerdir", lower.c_str(), 0) != 0 ||
+      ::syscall(SYS_fsconfig, ctx.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
+    return errno_status("overlay of layers", errno);
+  }
+  UniqueFd fd(static_cast<int>(::syscall(SYS_fsmount, ctx.get(), FSMOUNT_CLOEXEC, kReadOnlyAttrs)));
+  if (!fd.valid()) return errno_status("fsmount overlay", errno);
+  return fd;
+}
+
+}  // namespace
+
+StatusOr<ActivationMessage> build_activation(const SandboxSpec& spec, const std::string& api_env,
+                                             uint32_t host_id, uint64_t max_open_files) {
+  ActivationMessage m;
+  std::vector<std::string> targets;
+  for (const auto& [dir, inside] : {std::pair{spec.code_dir, "/var/task"},
+                                    std::pair{spec.runtime_dir, "/var/runtime"}}) {
+    auto fd = detached_bind(dir);
+    if (!fd.ok()) return fd.status();
+    m.mounts.push_back(std::move(*fd));
+    targets.push_back(inside);
+  }
+  if (!spec.layer_dirs.empty()) {
+    auto fd = spec.layer_dirs.size() == 1 ? detached_bind(spec.layer_dirs[0])
+                                          : detached_layers(spec.layer_dirs);
+    if (!fd.ok()) return fd.status();
+    m.mounts.push_back(std::move(*fd));
+    targets.push_back("/opt");
+  }
+  ActivationHeader h;
+  h.api_port = spec.runtime_api_port;
+  h.has_output = spec.output_fd >= 0;
+  h.mount_count = static_cast<uint32_t>(targets.size());
+  h.argc = static_cast<uint32_t>(spec.argv.size());
+  h.host_uid = host_id;
+  h.host_gid = host_id;
+  h.max_open_files = max_open_files;
+  h.max_file_bytes = uint64_t{spec.ephemeral_mb} << 20;
+  std::string strings = "size=" + std::to_string(spec.ephemeral_mb) + "m,mode=1777";
+  strings.push_back('\0');
+  auto add = [&](const std::string& s) {
+    strings.append(s.c_str());  // up to an embedded NUL, as execve would see it
+    strings.push_back('\0');
+  };
+  for (const std::string& t : targets) add(t);
+  for (const std::string& a : spec.argv) add(a);
+  for (const std::string& e : spec.env) {
+    bool is_api = e.rfind("AWS_LAMBDA_RUNTIME_API=", 0) == 0;
+    if (!(is_api && !api_env.empty())) {
+      add(e);
+      ++h.envc;
+    }
+  }
+  if (!api_env.empty()) {
+    add(api_env);
+    ++h.envc;
+  }
+  if (sizeof h + strings.size() > kMaxActivationBytes) {
+    return InvalidParameterValue("sandbox argv and environment exceed 128 KiB");
+  }
+  h.size = static_cast<uint32_t>(sizeof h + strings.size());
+  m.bytes.assign(reinterpret_cast<const char*>(&h), sizeof h);
+  m.bytes += strings;
+  return m;
+}
+
+bool send_activation(int fd, int output_fd, const ActivationMessage& m) {
+  std::vector<int> fds;
+  if (output_fd >= 0) fds.push_back(output_fd);
+  for (const UniqueFd& f : m.mounts) fds.push_back(f.get());
+  iovec iov{const_cast<char*>(m.bytes.data()), m.bytes.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * (kMaxActivationMounts + 1))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (!fds.empty()) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  }
+  return ::sendmsg(fd, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(m.bytes.size());
+}
+
+}  // namespace kiln::sandbox
