@@ -15,6 +15,8 @@ PKGS=(
   autoconf automake libtool make
   # runtimes and real clients
   python3 awscli zip unzip sqlite3 procps iproute2
+  # a real Prometheus text-format parser for the metrics tests
+  python3-prometheus-client
 )
 
 missing=()

@@ -26,7 +26,7 @@ void Frontend::handle(net::Request&& request, net::ResponderPtr responder) {
   auto call = std::make_shared<Call>();
   call->request = std::move(request);
   call->responder = std::move(responder);
-  call->request_id = registry::new_uuid();
+  call->request_id = request_id();
 
   std::string_view target = call->request.target();
   if (call->request.method() == http::verb::get) {
@@ -74,6 +74,13 @@ void Frontend::add_service(const std::string& service, ServiceHandler handler) {
 
 void Frontend::add_public_path(const std::string& path, PathHandler handler) {
   public_paths_[path] = std::move(handler);
+}
+
+std::string request_id() {
+  std::string r = crypto::hex(crypto::fast_random_bytes(16));
+  r[12] = '4';
+  r[16] = "89ab"[r[16] % 4];
+  return r.substr(0, 8) + "-" + r.substr(8, 4) + "-" + r.substr(12, 4) + "-" + r.substr(16, 4) + "-" + r.substr(20);
 }
 
 std::string credential_scope_service(std::string_view authorization) {

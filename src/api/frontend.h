@@ -36,6 +36,9 @@ struct FrontendDeps {
   uint64_t concurrency_limit = 1000;
 };
 
+// A new request id (UUID v4 form), cheap enough for every request.
+std::string request_id();
+
 // The service named by a SigV4 Authorization header's credential scope ("lambda" when
 // it cannot be read: verification then refuses the request).
 std::string credential_scope_service(std::string_view authorization);

@@ -88,7 +88,7 @@ void Frontend::run_invoke(std::shared_ptr<Call> call, registry::FunctionVersionP
   ir.payload = call->request.body().empty() ? std::string("{}") : std::move(call->request.body());
   ir.invoked_function_arn = f->arn();
   ir.tail_log = tail;
-  ir.trace_id = "Root=1-" + crypto::hex(crypto::random_bytes(4)) + "-" + crypto::hex(crypto::random_bytes(12)) +
+  ir.trace_id = "Root=1-" + crypto::hex(crypto::fast_random_bytes(4)) + "-" + crypto::hex(crypto::fast_random_bytes(12)) +
                 ";Sampled=0";
   std::string client_context(call->request["X-Amz-Client-Context"]);
   if (!client_context.empty()) {
@@ -122,7 +122,7 @@ void Frontend::invoke_function(const std::string& account, const std::string& fu
   ir.request_id = std::move(request_id);
   ir.payload = payload.empty() ? std::string("{}") : std::move(payload);
   ir.invoked_function_arn = (*f)->arn();
-  ir.trace_id = "Root=1-" + crypto::hex(crypto::random_bytes(4)) + "-" + crypto::hex(crypto::random_bytes(12)) +
+  ir.trace_id = "Root=1-" + crypto::hex(crypto::fast_random_bytes(4)) + "-" + crypto::hex(crypto::fast_random_bytes(12)) +
                 ";Sampled=0";
   std::string version = (*f)->version;
   execute(std::move(f).value(), std::move(ir),

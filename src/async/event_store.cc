@@ -356,6 +356,19 @@ StatusOr<std::vector<DeadLetter>> EventStore::dead_letters(const std::string& ac
   return out;
 }
 
+StatusOr<EventStore::QueueStats> EventStore::queue_stats() {
+  std::lock_guard lock(reader_mu_);
+  QueueStats q;
+  Stmt events(reader_db_, "SELECT COUNT(*), COALESCE(MIN(received_ms), 0) FROM events");
+  if (!events.ok() || events.step() != SQLITE_ROW) return db_error(reader_db_, "count events");
+  q.depth = static_cast<uint64_t>(events.i64(0));
+  q.oldest_received_ms = events.i64(1);
+  Stmt dead(reader_db_, "SELECT COUNT(*) FROM dead_letters");
+  if (!dead.ok() || dead.step() != SQLITE_ROW) return db_error(reader_db_, "count dead letters");
+  q.dead_letters = static_cast<uint64_t>(dead.i64(0));
+  return q;
+}
+
 StatusOr<DeadLetter> EventStore::dead_letter(const std::string& account_id, int64_t id) {
   std::lock_guard lock(reader_mu_);
   std::string sql = std::string(kDeadLetterColumns) + "WHERE account = ? AND id = ?";

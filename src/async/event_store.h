@@ -85,6 +85,15 @@ class EventStore {
   // Reads: thread-safe, block on SQLite.
   StatusOr<std::vector<EventRecord>> load_pending();
   StatusOr<std::string> payload(int64_t id);
+  // For metrics: events waiting or running, the oldest one's receive time (0 if none),
+  // and dead letters kept. Reads the store (scrape time only).
+  struct QueueStats {
+    uint64_t depth = 0;
+    int64_t oldest_received_ms = 0;
+    uint64_t dead_letters = 0;
+  };
+  StatusOr<QueueStats> queue_stats();
+
   // Dead letters of an account, oldest first; function_arn "" = all functions.
   StatusOr<std::vector<DeadLetter>> dead_letters(const std::string& account_id, const std::string& function_arn,
                                                  size_t limit);

@@ -209,10 +209,15 @@ int serve(const ServeOptions& o) {
   (*async_service)->start();
 
   // Logs API, /metrics and the operator's admin actions (src/logs, src/metrics,
-  // cli/admin_actions). Log cap per function: KILN_LOG_MAX_BYTES_PER_FUNCTION (bytes).
-  if (const char* cap = std::getenv("KILN_LOG_MAX_BYTES_PER_FUNCTION"); cap && *cap) {
+  // cli/admin_actions). Log cap per function: --log-max-bytes-per-function (or the
+  // KILN_LOG_MAX_BYTES_PER_FUNCTION environment variable).
+  uint64_t log_cap = o.log_max_bytes_per_function;
+  if (const char* cap = std::getenv("KILN_LOG_MAX_BYTES_PER_FUNCTION"); !log_cap && cap && *cap) {
+    log_cap = std::strtoull(cap, nullptr, 10);
+  }
+  if (log_cap) {
     worker::LogLimits limits;
-    limits.max_bytes_per_function = std::max<uint64_t>(std::strtoull(cap, nullptr, 10), 64 * 1024);
+    limits.max_bytes_per_function = std::max<uint64_t>(log_cap, 64 * 1024);
     limits.segment_bytes = std::min<uint64_t>(limits.segment_bytes, limits.max_bytes_per_function / 8);
     logs.set_limits(limits);
   }
@@ -220,6 +225,25 @@ int serve(const ServeOptions& o) {
   logs_api.attach(frontend);
   metrics::Metrics metrics;
   cli::register_host_metrics(metrics, assignment, worker);
+  {
+    // The async queue, read from its store at scrape time.
+    auto* queue = async_service->get();
+    auto stats = [queue] { return queue->store().queue_stats(); };
+    metrics.add_gauge("kiln_async_queue_depth", "Asynchronous events accepted and not yet finished.", [stats] {
+      auto q = stats();
+      return q.ok() ? static_cast<double>(q->depth) : 0.0;
+    });
+    metrics.add_gauge("kiln_async_oldest_event_age_seconds", "Age of the oldest unfinished asynchronous event.", [stats] {
+      auto q = stats();
+      if (!q.ok() || q->oldest_received_ms == 0) return 0.0;
+      return static_cast<double>(worker::epoch_ms_now() - q->oldest_received_ms) / 1000.0;
+    });
+    metrics.add_gauge("kiln_dead_letters", "Asynchronous events that failed for good and wait in the dead-letter store.",
+                      [stats] {
+                        auto q = stats();
+                        return q.ok() ? static_cast<double>(q->dead_letters) : 0.0;
+                      });
+  }
   metrics.attach(frontend);
   frontend.set_invoke_observer(&metrics);
   cli::register_admin_actions(admin, {*store, keys, assignment, worker, metrics, wopts.max_sandboxes});
@@ -294,7 +318,9 @@ int serve(const ServeOptions& o) {
               host.c_str(), server->port());
   std::fflush(stdout);
 
-  unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  // Half the cores by default: the runtimes need the rest, and handing an invoke across
+  // event-loop threads costs more than it gains on small hosts (docs/benchmarks.md).
+  unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency() / 2);
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
   io.run();

@@ -14,7 +14,8 @@ struct ServeOptions {
   std::filesystem::path runtimes_dir;  // default: compiled-in source tree's runtimes/
   std::string sandbox_backend = "jail";
   uint32_t sandbox_idle_seconds = 300;
-  unsigned threads = 0;  // event-loop threads; 0 = one per core
+  unsigned threads = 0;  // event-loop threads; 0 = half the cores (at least one)
+  uint64_t log_max_bytes_per_function = 0;  // 0 = the default (256 MiB)
   uint64_t concurrency_limit = 1000;
   int64_t async_retry_base_ms = 60000;  // async retries wait this, then twice this
 };

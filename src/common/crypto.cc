@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cstring>
 #include <initializer_list>
 #include <stdexcept>
@@ -138,6 +139,36 @@ std::string random_string(size_t n, std::string_view alphabet) {
   std::string out;
   out.reserve(n);
   for (unsigned char c : raw) out.push_back(alphabet[c % alphabet.size()]);
+  return out;
+}
+
+std::string fast_random_bytes(size_t n) {
+  // xoshiro256** seeded per thread from the kernel's generator.
+  struct Xoshiro {
+    uint64_t s[4];
+    Xoshiro() {
+      std::string seed = random_bytes(sizeof s);
+      std::memcpy(s, seed.data(), sizeof s);
+    }
+    static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+    uint64_t next() {
+      uint64_t result = rotl(s[1] * 5, 7) * 9;
+      uint64_t t = s[1] << 17;
+      s[2] ^= s[0];
+      s[3] ^= s[1];
+      s[1] ^= s[2];
+      s[0] ^= s[3];
+      s[2] ^= t;
+      s[3] = rotl(s[3], 45);
+      return result;
+    }
+  };
+  thread_local Xoshiro rng;
+  std::string out(n, '\0');
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v = rng.next();
+    std::memcpy(out.data() + i, &v, std::min<size_t>(8, n - i));
+  }
   return out;
 }
 

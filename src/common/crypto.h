@@ -22,6 +22,11 @@ std::string random_bytes(size_t n);
 // Random string of n characters from alphabet.
 std::string random_string(size_t n, std::string_view alphabet);
 
+// n random bytes from a per-thread generator seeded from random_bytes(): for
+// identifiers that must be unique and unguessable in practice (request ids, trace ids),
+// not for secrets. Cheap: no system call.
+std::string fast_random_bytes(size_t n);
+
 // Constant-time comparison, for secrets and signatures.
 bool equal_constant_time(std::string_view a, std::string_view b);
 

@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -183,6 +184,7 @@ class JailBackend final : public SandboxBackend {
                                    opts_.cgroup_prefix);
     if (!cg.ok()) return cg.status();
     cgroups_ = std::move(*cg);
+    remove_stale_shell_cgroups();
     auto filter = build_seccomp_filter();
     if (!filter.ok()) return filter.status();
     filter_ = std::move(*filter);
@@ -194,9 +196,30 @@ class JailBackend final : public SandboxBackend {
       return ServiceError("jail: needs Linux 5.12 or later (mount_setattr)");
     }
     build_shell_plan();
+    // Forked now, while Kiln is small; shells are cloned from it (jail_zygote.h).
+    if (opts_.use_zygote) {
+      auto z = ShellZygote::start(plan_);
+      if (!z.ok()) return z.status();
+      zygote_ = std::move(*z);
+    }
     static std::atomic<uint32_t> backends{0};
     shell_prefix_ = "shell-" + std::to_string(::getpid()) + "-" + std::to_string(backends++) + "-";
     return Status::Ok();
+  }
+
+  // Shells' cgroups outlive a Kiln that exits without destroying its backend (or is
+  // killed): remove those of Kiln processes that are gone. A cgroup that still holds a
+  // process refuses rmdir, so nothing live is touched.
+  void remove_stale_shell_cgroups() const {
+    for (const fs::path& base : cgroups_->bases()) {
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(base, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind("shell-", 0) != 0) continue;
+        const pid_t owner = static_cast<pid_t>(std::atoi(name.c_str() + 6));
+        if (owner <= 0 || (::kill(owner, 0) != 0 && errno == ESRCH)) ::rmdir(e.path().c_str());
+      }
+    }
   }
 
   // What every shell does before activation: the skeleton root, read-only, with its
@@ -219,10 +242,14 @@ class JailBackend final : public SandboxBackend {
     plan_.landlock_abi = landlock_abi();
     int last = std::atoi(read_text("/proc/sys/kernel/cap_last_cap").c_str());
     plan_.cap_last_cap = last > 0 ? last : 63;
+    errno = 0;
+    int nice = ::getpriority(PRIO_PROCESS, 0);  // the calling thread's
+    plan_.nice = errno == 0 ? nice : 0;
   }
 
   StatusOr<Shell> new_shell() {
-    return start_shell(plan_, *cgroups_, shell_prefix_ + std::to_string(next_shell_++));
+    return start_shell(plan_, *cgroups_, shell_prefix_ + std::to_string(next_shell_++),
+                       zygote_.get());
   }
 
   StatusOr<uint32_t> host_id_for(const std::string& tenant) {
@@ -321,6 +348,7 @@ class JailBackend final : public SandboxBackend {
   std::atomic<uint64_t> next_shell_{0};
   std::mutex mu_;
   std::unordered_map<std::string, uint32_t> tenants_;  // GUARDED_BY(mu_): tenant -> uid offset
+  std::unique_ptr<ShellZygote> zygote_;  // outlives the pool that uses it
   std::shared_ptr<NamespaceReaper> reaper_ = std::make_shared<NamespaceReaper>();  // shared with sandboxes
   std::unique_ptr<ShellPool> pool_;  // last: stopped before everything its shells use
 };

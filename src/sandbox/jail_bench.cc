@@ -116,11 +116,12 @@ BENCHMARK(BM_Jail)->ArgName("host_network")->Arg(0)->Arg(1)->UseRealTime()->Unit
 // Throughput: several creators at once share the kernel's grace-period waits.
 void BM_JailConcurrent(benchmark::State& state) {
   static Dirs* dirs = new Dirs();  // shared by the benchmark's threads, never freed
-  static SandboxBackend* backend = [] {
+  // Destroyed at exit, so that its shells' cgroups go with it.
+  static std::unique_ptr<SandboxBackend> backend = [] {
     JailOptions o;
     o.state_dir = dirs->base / "state";
     o.cgroup_prefix = "kiln-bench";
-    return make_jail_backend(o).release();
+    return make_jail_backend(o);
   }();
   run_backend(state, *backend, *dirs);
 }

@@ -273,6 +273,9 @@ class MemoryScope {
     if (dir_.empty()) return;
     std::ofstream(old_ / "cgroup.procs") << ::getpid() << std::flush;
     std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir_, ec)) {
+      if (e.is_directory()) ::rmdir(e.path().c_str());  // the backend's <prefix> parent
+    }
     for (int i = 0; i < 100 && !fs::remove(dir_, ec); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));  // a benchmark, not a test
     }

@@ -367,6 +367,8 @@ void run_jail_shell(const ShellPlan& p, const ShellFds& fds) {
   if (p.own_network) bring_up_loopback();
 
   const Activation a = receive_activation();
+  // The pool prepares shells at background priority; the sandbox runs at Kiln's.
+  (void)::setpriority(PRIO_PROCESS, 0, p.nice);
   attach_mounts(a);
   int api_fd = p.own_network ? open_runtime_api(a.header->api_port) : -1;
   enter_user_namespace(*a.header);

@@ -66,6 +66,7 @@ struct ShellPlan {
   const sock_fprog* seccomp = nullptr;
   int landlock_abi = 0;
   int cap_last_cap = 40;
+  int nice = 0;  // Kiln's own: a shell prepared at background priority returns to it
 };
 
 // The activation message, parent to shell, one SOCK_SEQPACKET datagram: this header,

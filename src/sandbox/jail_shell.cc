@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -40,46 +41,26 @@ void Shell::discard() {
 }
 
 StatusOr<Shell> start_shell(const ShellPlan& plan, const CgroupLayout& layout,
-                            const std::string& cgroup_name) {
+                            const std::string& cgroup_name, ShellZygote* zygote) {
   Shell shell;
   auto cgroup = layout.create_unlimited(cgroup_name);
   if (!cgroup.ok()) return cgroup.status();
   shell.cgroup_ = std::move(*cgroup);
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
-    return ServiceError(std::string("jail: socketpair: ") + std::strerror(errno));
+  std::vector<int> procs;  // v1: the shell joins its cgroup itself
+  for (const UniqueFd& f : shell.cgroup_.procs_files()) procs.push_back(f.get());
+  const int dir = shell.cgroup_.clone_into_fd();
+  StatusOr<ClonedShell> cloned = ServiceError("jail: no zygote");
+  if (zygote) {
+    cloned = zygote->clone(dir, procs);
+    if (!cloned.ok()) log::warn(cloned.status().message() + "; cloning shells from Kiln");
   }
-  shell.control_.reset(pair[0]);
-  UniqueFd child_end(pair[1]);
-
-  int pidfd = -1;
-  clone_args args{};
-  args.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD |
-               (plan.own_network ? CLONE_NEWNET : 0);
-  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
-  args.exit_signal = 0;  // no SIGCHLD: nobody else's waitpid(-1) can reap a sandbox
-  if (shell.cgroup_.clone_into_fd() >= 0) {
-    args.flags |= CLONE_INTO_CGROUP;
-    args.cgroup = static_cast<uint64_t>(shell.cgroup_.clone_into_fd());
-  }
-  ShellFds fds;
-  fds.control = child_end.get();
-  fds.parent_control = shell.control_.get();
-  if (shell.cgroup_.clone_into_fd() < 0) {  // v1: the shell joins its cgroup itself
-    const auto& files = shell.cgroup_.procs_files();
-    if (files.size() > ShellFds::kMaxCgroupFiles) return ServiceError("jail: too many cgroup hierarchies");
-    for (size_t i = 0; i < files.size(); ++i) fds.cgroup_procs[i] = files[i].get();
-  }
-  // SAFETY: fork-like clone (no CLONE_VM); the child only runs run_jail_shell, which
-  // makes system calls on memory prepared before the clone and never returns.
-  long pid = ::syscall(SYS_clone3, &args, sizeof args);
-  if (pid == 0) run_jail_shell(plan, fds);
-  if (pid < 0) return ServiceError(std::string("jail: clone3: ") + std::strerror(errno));
-  shell.pidfd_.reset(pidfd);
-  shell.pid_ = static_cast<pid_t>(pid);
-  child_end.reset();
-  // SAFETY: pid is our unreaped child, so the /proc entry cannot be another process's.
-  const std::string ns = "/proc/" + std::to_string(pid) + "/ns/mnt";
+  if (!cloned.ok()) cloned = clone_shell(plan, dir, procs, /*sibling=*/false);
+  if (!cloned.ok()) return cloned.status();
+  shell.pid_ = cloned->pid;
+  shell.pidfd_ = std::move(cloned->pidfd);
+  shell.control_ = std::move(cloned->control);
+  // SAFETY: the shell is our unreaped child, so its /proc entry cannot be another's.
+  const std::string ns = "/proc/" + std::to_string(shell.pid_) + "/ns/mnt";
   shell.mount_ns_.reset(::open(ns.c_str(), O_RDONLY | O_CLOEXEC));
   if (!shell.mount_ns_.valid()) {
     return ServiceError("jail: open " + ns + ": " + std::strerror(errno));
@@ -109,7 +90,11 @@ void NamespaceReaper::release(UniqueFd ns) {
   queued_.notify_one();
 }
 
+// Lowers the calling thread's priority (Linux: per thread); no privilege needed.
+void run_in_background() { (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kBackgroundNice); }
+
 void NamespaceReaper::run() {
+  run_in_background();
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     queued_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
@@ -155,6 +140,7 @@ void ShellPool::wait_full() {
 }
 
 void ShellPool::fill() {
+  run_in_background();
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     if (shells_.size() >= target_) {

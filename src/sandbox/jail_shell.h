@@ -19,6 +19,7 @@
 #include "common/status.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/jail_child.h"
+#include "sandbox/jail_zygote.h"
 #include "sandbox/unique_fd.h"
 
 namespace kiln::sandbox {
@@ -43,7 +44,8 @@ class Shell {
   void discard();
 
  private:
-  friend StatusOr<Shell> start_shell(const ShellPlan&, const CgroupLayout&, const std::string&);
+  friend StatusOr<Shell> start_shell(const ShellPlan&, const CgroupLayout&, const std::string&,
+                                     ShellZygote*);
   pid_t pid_ = -1;
   UniqueFd pidfd_;
   UniqueFd control_;
@@ -53,8 +55,8 @@ class Shell {
 
 // Releases sandboxes' mount namespaces off the caller's thread: the last reference to a
 // mount namespace unmounts its tree and waits for an RCU grace period (milliseconds), so
-// a few threads release them concurrently and share grace periods. Thread-safe; the
-// destructor releases everything queued before returning.
+// a few threads (at background priority) release them concurrently and share grace
+// periods. Thread-safe; the destructor releases everything queued before returning.
 class NamespaceReaper {
  public:
   explicit NamespaceReaper(int threads = 4);
@@ -74,15 +76,20 @@ class NamespaceReaper {
 };
 
 // Creates the cgroup <prefix>/<cgroup_name> (no limits yet) and clones a shell running
-// plan into it. plan must outlive the shell's activation. Thread-safe.
+// plan into it, through zygote when given (falling back to a clone from Kiln if the
+// zygote is gone). plan must outlive the shell's activation. Thread-safe.
 StatusOr<Shell> start_shell(const ShellPlan& plan, const CgroupLayout& layout,
-                            const std::string& cgroup_name);
+                            const std::string& cgroup_name, ShellZygote* zygote);
 
 // SAFETY: pidfd refers to our unreaped child; waitid on it cannot reap anything else.
 void kill_and_reap(int pidfd);
 
-// Keeps up to `target` shells started by `start`, refilled by one background thread.
+// Keeps up to `target` shells started by `start`, refilled by one background thread at
+// background priority (nice kBackgroundNice, inherited by the shells it starts until
+// their activation), so that refilling yields the CPU to create() on a busy host.
 // take() is thread-safe; the destructor stops the thread and discards waiting shells.
+constexpr int kBackgroundNice = 10;
+
 class ShellPool {
  public:
   ShellPool(size_t target, std::function<StatusOr<Shell>()> start);

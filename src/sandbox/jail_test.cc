@@ -392,6 +392,32 @@ TEST_F(JailTest, CgroupTakesTheSandboxIdAndShellsHoldNoTenantMounts) {
   (*sb)->destroy();
 }
 
+TEST_F(JailTest, ShellCgroupsOfAGoneKilnAreRemovedAtStart) {
+  auto layout = CgroupLayout::detect("/sys/fs/cgroup", [] {
+    std::ifstream in("/proc/self/cgroup");
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }(), "kiln-test-stale");
+  ASSERT_TRUE(layout.ok()) << layout.status().message();
+  const std::string gone = "shell-999999999-0-0";  // above any pid_max: no such process
+  const std::string alive = "shell-" + std::to_string(::getpid()) + "-99-0";
+  for (const auto& base : layout->bases()) {
+    ASSERT_EQ(::mkdir((base / gone).c_str(), 0755), 0);
+    ASSERT_EQ(::mkdir((base / alive).c_str(), 0755), 0);
+  }
+  {
+    JailOptions o;
+    o.state_dir = state_->path() / "sandboxes";
+    o.cgroup_prefix = "kiln-test-stale";
+    o.pool_size = 1;
+    auto backend = make_jail_backend(o);
+  }
+  for (const auto& base : layout->bases()) {
+    EXPECT_FALSE(std::filesystem::exists(base / gone)) << base;
+    EXPECT_TRUE(std::filesystem::exists(base / alive)) << base;  // its Kiln still runs
+    ::rmdir((base / alive).c_str());
+  }
+}
+
 TEST_F(JailTest, OversizedEnvironmentIsRefused) {
   auto s = spec("true");
   s.env.push_back("BIG=" + std::string(200 * 1024, 'x'));

@@ -83,6 +83,10 @@ struct JailOptions {
   // built, in an unlimited cgroup <prefix>/shell-*, holding nothing of any tenant).
   // 0: every create() starts its own. The pool refills on a background thread.
   uint32_t pool_size = 8;
+  // Shells are cloned by a small "zygote" process forked when the backend starts, so that
+  // they copy its address space rather than Kiln's (cheaper to clone and to exec, and a
+  // waiting shell pins none of Kiln's memory). false: cloned from Kiln itself.
+  bool use_zygote = true;
 };
 
 // Prepares the backend (root skeleton, cgroup parents, seccomp program). A preparation

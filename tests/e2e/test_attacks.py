@@ -771,32 +771,38 @@ class AttackTest(harness.KilnTestCase):
         report = self.attack({"action": "spy_report"}, name=a)
         self.assertGreater(report["rounds"], 0, "the spy never ran: %r" % report)
         self.assertNotIn(secret, json.dumps(report), "ATTACK SUCCEEDED: spy saw B")
-        # Destroy A's sandbox: a configuration change retires it.
+        # Destroy A's sandbox: a configuration change retires it. (The new configuration's
+        # sandbox, initialized before the switch, runs under the same tenant uid: only
+        # the processes that existed before the change must be gone.)
+        old = set(host_pids_with_uid(self.server, host_uid))
+        self.assertTrue(old, "the spy's sandbox has no processes to watch")
         self.lam.update_function_configuration(FunctionName=a,
                                                Environment={"Variables": {"VERSION": "2"}})
         harness.wait_active(self.lam, a)
         self.call(b, {"action": "echo", "data": 0})
         deadline = time.monotonic() + 10
-        while host_pids_with_uid(self.server, host_uid) and time.monotonic() < deadline:
+        while old & set(host_pids_with_uid(self.server, host_uid)) and time.monotonic() < deadline:
             time.sleep(0.1)
-        self.assertEqual(host_pids_with_uid(self.server, host_uid), [],
+        self.assertEqual(sorted(old & set(host_pids_with_uid(self.server, host_uid))), [],
                          "A's spy survived its sandbox (host uid %d)" % host_uid)
         self.assertContained()
 
     def test_destroyed_sandbox_leaves_no_zombie(self):
         name, _ = self.create_function(self.zip, "python3.11", HANDLER)
         host_uid = int(self.attack({"action": "spy_start"}, name=name)["uid_map"].split()[1])
-        self.assertTrue(host_pids_with_uid(self.server, host_uid))
+        old = set(host_pids_with_uid(self.server, host_uid))
+        self.assertTrue(old)
         self.lam.update_function_configuration(FunctionName=name,
                                                Environment={"Variables": {"VERSION": "2"}})
         harness.wait_active(self.lam, name)
+
+        def left(zombies):
+            return sorted(old & set(host_pids_with_uid(self.server, host_uid, zombies=zombies)))
         deadline = time.monotonic() + 5
-        while (host_pids_with_uid(self.server, host_uid) or host_pids_with_uid(self.server, host_uid, zombies=True)) \
-                and time.monotonic() < deadline:
+        while (left(False) or left(True)) and time.monotonic() < deadline:
             time.sleep(0.1)
-        self.assertEqual(host_pids_with_uid(self.server, host_uid), [], "sandbox processes survived")
-        self.assertEqual(host_pids_with_uid(self.server, host_uid, zombies=True), [],
-                         "the retired sandbox's pid 1 was never reaped (zombie of kiln)")
+        self.assertEqual(left(False), [], "sandbox processes survived")
+        self.assertEqual(left(True), [], "the retired sandbox's pid 1 was never reaped (zombie of kiln)")
 
     def test_sandbox_of_one_function_is_never_used_for_another(self):
         a, _ = self.create_function(self.zip, "python3.11", HANDLER)
