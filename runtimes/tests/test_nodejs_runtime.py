@@ -4,7 +4,9 @@ Run: /usr/bin/python3 -B runtimes/tests/test_nodejs_runtime.py"""
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 import unittest
 
@@ -134,6 +136,154 @@ class InvokeTest(unittest.TestCase):
         self.assertEqual(self.call("esm-js/app.handler").json(), {"esmJs": True})
         self.assertEqual(self.call("nested/dir/file.handler").json(), {"nested": True})
         self.assertEqual(self.call("index.handlers.deep.handler").json(), "deep")
+
+
+# Handlers of the JSON log format tests, written to a temporary task root.
+JSON_LOGS_JS = r"""
+console.warn('at init');
+exports.logs = async () => {
+  console.log('hello', {n: 1});
+  console.info({a: 1, nested: {b: [1, 2]}});
+  console.warn('multi\nline');
+  console.error(new TypeError('bad thing'));
+  console.error('failed:', new RangeError('out of range'));
+  console.debug('dbg');
+  console.trace('trc');
+  console.fatal('fatal one');
+  const err = new Error('wrapped'); err.code = 'E_WRAPPED';
+  console.log({cause: err});
+  const circular = {k: 1}; circular.self = circular;
+  console.log(circular);
+  console.log(10n);
+  console.log();
+  return 'logged';
+};
+exports.throws = async () => { throw new SyntaxError('handler boom'); };
+exports.failsWithString = (event, context, callback) => callback('plain failure');
+exports.uncaught = () => { setTimeout(() => { throw new Error('uncaught boom'); }, 1); };
+"""
+JSON_ENV = {"AWS_LAMBDA_LOG_FORMAT": "JSON"}
+ISO_MS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+class JsonLogFormatTest(unittest.TestCase):
+    """AWS_LAMBDA_LOG_FORMAT=JSON: one JSON object per console call, filtered by
+    AWS_LAMBDA_LOG_LEVEL, as Lambda's Node.js runtime writes them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.task_root = tempfile.mkdtemp(prefix="kiln-node-json-")
+        with open(os.path.join(cls.task_root, "app.js"), "w") as f:
+            f.write(JSON_LOGS_JS)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.task_root)
+
+    def run_handler(self, handler, env):
+        """Invokes once; returns (request id, result, the JSON records written)."""
+        with RuntimeProcess([BOOTSTRAP], handler, self.task_root, env=env) as rt:
+            request_id = rt.api.invoke({})
+            result = rt.api.result(request_id)
+            lines = rt.output().splitlines()
+        for line in lines:
+            self.assertTrue(line.startswith("{"), "not a JSON record: %r" % line)
+        return request_id, result, [json.loads(line) for line in lines]
+
+    def test_every_console_call_is_one_json_record(self):
+        request_id, result, records = self.run_handler("app.logs", JSON_ENV)
+        self.assertEqual(result.json(), "logged")
+        init, *invoke = records
+        self.assertEqual(init, {"timestamp": init["timestamp"], "level": "WARN", "message": "at init"})
+        self.assertRegex(init["timestamp"], "^%s$" % ISO_MS)
+        for record in invoke:
+            self.assertEqual(record["requestId"], request_id)
+            self.assertRegex(record["timestamp"], "^%s$" % ISO_MS)
+        self.assertEqual([(r["level"], r.get("message")) for r in invoke[:3]], [
+            ("INFO", "hello { n: 1 }"),              # several arguments: util.format
+            ("INFO", {"a": 1, "nested": {"b": [1, 2]}}),  # one object: the object itself
+            ("WARN", "multi\nline"),                 # one JSON line, newline escaped
+        ])
+        error = invoke[3]["message"]
+        self.assertEqual(invoke[3]["level"], "ERROR")
+        self.assertEqual((error["errorType"], error["errorMessage"]), ("TypeError", "bad thing"))
+        self.assertEqual(error["stackTrace"][0], "TypeError: bad thing")
+        self.assertIn("app.js", error["stackTrace"][1])
+        mixed = invoke[4]
+        self.assertTrue(mixed["message"].startswith("failed: RangeError: out of range\n"), mixed)
+        self.assertEqual((mixed["errorType"], mixed["errorMessage"]), ("RangeError", "out of range"))
+        self.assertEqual(mixed["stackTrace"][0], "RangeError: out of range")
+        self.assertEqual([(r["level"], r["message"]) for r in invoke[5:8]],
+                         [("DEBUG", "dbg"), ("TRACE", "trc"), ("FATAL", "fatal one")])
+        nested = invoke[8]["message"]["cause"]
+        self.assertEqual((nested["errorType"], nested["errorMessage"], nested["code"]),
+                         ("Error", "wrapped", "E_WRAPPED"))
+        # What JSON cannot encode is logged as util.format renders it.
+        self.assertEqual(invoke[9]["message"], "<ref *1> { k: 1, self: [Circular *1] }")
+        self.assertEqual(invoke[10]["message"], "10n")
+        self.assertNotIn("message", invoke[11])  # console.log(): message undefined
+        self.assertEqual(len(invoke), 12)
+
+    def test_level_drops_records_below_it_and_fatal_always_writes(self):
+        env = dict(JSON_ENV, AWS_LAMBDA_LOG_LEVEL="WARN")
+        _, _, records = self.run_handler("app.logs", env)
+        self.assertEqual([r["level"] for r in records], ["WARN", "WARN", "ERROR", "ERROR", "FATAL"])
+        _, _, records = self.run_handler("app.logs", dict(JSON_ENV, AWS_LAMBDA_LOG_LEVEL="FATAL"))
+        self.assertEqual([(r["level"], r["message"]) for r in records], [("FATAL", "fatal one")])
+
+    def test_names_are_case_insensitive_and_unknown_level_logs_everything(self):
+        env = {"AWS_LAMBDA_LOG_FORMAT": "json", "AWS_LAMBDA_LOG_LEVEL": "error"}
+        _, _, records = self.run_handler("app.logs", env)
+        self.assertEqual([r["level"] for r in records], ["ERROR", "ERROR", "FATAL"])
+        _, _, records = self.run_handler("app.logs", dict(JSON_ENV, AWS_LAMBDA_LOG_LEVEL="LOUD"))
+        self.assertEqual(len(records), 13)
+        self.assertIn("TRACE", [r["level"] for r in records])
+
+    def test_invoke_error_is_logged_as_the_error_object(self):
+        request_id, result, records = self.run_handler("app.throws", JSON_ENV)
+        self.assertEqual(result.json()["errorType"], "SyntaxError")  # the wire shape is unchanged
+        self.assertEqual(result.json()["trace"][0], "SyntaxError: handler boom")
+        error = records[-1]
+        self.assertEqual((error["level"], error["requestId"]), ("ERROR", request_id))
+        self.assertEqual(error["message"]["errorType"], "SyntaxError")
+        self.assertEqual(error["message"]["errorMessage"], "handler boom")
+        self.assertEqual(error["message"]["stackTrace"][0], "SyntaxError: handler boom")
+        # A non-Error failure is logged as an Error of that text.
+        _, result, records = self.run_handler("app.failsWithString", JSON_ENV)
+        self.assertEqual(result.json(), {"errorType": "string", "errorMessage": "plain failure",
+                                         "trace": []})
+        self.assertEqual(records[-1]["message"]["errorType"], "Error")
+        self.assertEqual(records[-1]["message"]["errorMessage"], "plain failure")
+        # At FATAL even the runtime's error report is dropped; the invoke still fails.
+        _, result, records = self.run_handler("app.throws", dict(JSON_ENV, AWS_LAMBDA_LOG_LEVEL="FATAL"))
+        self.assertEqual(result.kind, "error")
+        self.assertEqual(records, [])
+
+    def test_uncaught_and_init_errors_are_json_records(self):
+        with RuntimeProcess([BOOTSTRAP], "app.uncaught", self.task_root, env=JSON_ENV) as rt:
+            self.assertEqual(rt.api.call({}).json()["errorMessage"], "uncaught boom")
+            self.assertEqual(rt.wait_exit(), 129)
+            record = json.loads(rt.output().splitlines()[-1])
+            self.assertEqual(record["message"]["errorMessage"], "uncaught boom")
+        with RuntimeProcess([BOOTSTRAP], "app.missing", self.task_root, env=JSON_ENV) as rt:
+            self.assertEqual(rt.api.init_error().json()["errorType"], "Runtime.HandlerNotFound")
+            self.assertEqual(rt.wait_exit(), 129)
+            record = json.loads(rt.output().splitlines()[-1])
+            self.assertEqual(record["level"], "ERROR")
+            self.assertNotIn("requestId", record)  # before the first invoke
+            self.assertEqual(record["message"]["errorType"], "HandlerNotFound")
+            self.assertEqual(record["message"]["errorMessage"], "app.missing is undefined or not exported")
+
+    def test_text_format_without_json_is_unchanged(self):
+        with RuntimeProcess([BOOTSTRAP], "app.logs", self.task_root, env={}) as rt:
+            request_id = rt.api.invoke({})
+            rt.api.result(request_id)
+            out = rt.output()
+        self.assertRegex(out, r"^%s\tundefined\tWARN\tat init\n" % ISO_MS)
+        self.assertRegex(out, LOG_LINE % (request_id, "WARN", "multi\rline"))
+        self.assertRegex(out, LOG_LINE % (request_id, "TRACE", "trc"))
+        self.assertRegex(out, LOG_LINE % (request_id, "INFO", re.escape("{ a: 1, nested: { b: [ 1, 2 ] } }")))
+        self.assertNotIn('{"timestamp"', out)
 
 
 class ContextTest(unittest.TestCase):

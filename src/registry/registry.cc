@@ -41,6 +41,11 @@ StatusOr<FunctionRef> parse_function_ref(const std::string& param, const std::st
   static const std::regex kPartial(R"((\d{12}):function:([a-zA-Z0-9_-]+)(?::(\$LATEST|[a-zA-Z0-9_-]+))?)");
   static const std::regex kName(R"(([a-zA-Z0-9_-]+)(?::(\$LATEST|[a-zA-Z0-9_-]+))?)");
   if (param.empty() || param.size() > 256) return bad_name(param);
+  // The common case, a plain name, without a regex (this runs on every invoke).
+  if (param.size() <= 64 && param.find_first_not_of(
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == std::string::npos) {
+    return FunctionRef{param, ""};
+  }
   std::smatch m;
   FunctionRef ref;
   if (std::regex_match(param, m, kFull)) {

@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS access_keys (
 CREATE TABLE IF NOT EXISTS functions (
   account_id TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL, record TEXT NOT NULL,
   PRIMARY KEY (account_id, name, version));
+CREATE TABLE IF NOT EXISTS reserved_concurrency (
+  account_id TEXT NOT NULL, name TEXT NOT NULL, reserved INTEGER NOT NULL, PRIMARY KEY (account_id, name));
 )sql";
 
 }  // namespace
@@ -160,6 +162,28 @@ Status Store::delete_function(const std::string& account, const std::string& nam
   Statement st(db_, "DELETE FROM functions WHERE account_id = ? AND name = ?");
   st.bind(1, account).bind(2, name);
   return st.step() == SQLITE_DONE ? Status::Ok() : sqlite_error(db_, "delete_function");
+}
+
+std::vector<Store::ReservationRow> Store::reservations() {
+  std::lock_guard lock(mu_);
+  std::vector<ReservationRow> out;
+  Statement st(db_, "SELECT account_id, name, reserved FROM reserved_concurrency ORDER BY account_id, name");
+  while (st.step() == SQLITE_ROW) out.push_back({st.text(0), st.text(1), std::stoull(st.text(2))});
+  return out;
+}
+
+Status Store::put_reservation(const std::string& account, const std::string& name, uint64_t reserved) {
+  std::lock_guard lock(mu_);
+  Statement st(db_, "INSERT OR REPLACE INTO reserved_concurrency (account_id, name, reserved) VALUES (?, ?, ?)");
+  st.bind(1, account).bind(2, name).bind(3, std::to_string(reserved));
+  return st.step() == SQLITE_DONE ? Status::Ok() : sqlite_error(db_, "put_reservation");
+}
+
+Status Store::delete_reservation(const std::string& account, const std::string& name) {
+  std::lock_guard lock(mu_);
+  Statement st(db_, "DELETE FROM reserved_concurrency WHERE account_id = ? AND name = ?");
+  st.bind(1, account).bind(2, name);
+  return st.step() == SQLITE_DONE ? Status::Ok() : sqlite_error(db_, "delete_reservation");
 }
 
 }  // namespace kiln::registry

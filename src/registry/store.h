@@ -3,6 +3,7 @@
 // write is a committed, synced transaction before it returns.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -49,6 +50,15 @@ class Store {
   Status put_function(const std::string& account, const std::string& name,
                       const std::string& version, const std::string& record);
   Status delete_function(const std::string& account, const std::string& name);
+
+  // Reserved concurrency of a function (account, name), as PutFunctionConcurrency set it.
+  struct ReservationRow {
+    std::string account, name;
+    uint64_t reserved = 0;
+  };
+  std::vector<ReservationRow> reservations();
+  Status put_reservation(const std::string& account, const std::string& name, uint64_t reserved);
+  Status delete_reservation(const std::string& account, const std::string& name);
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}

@@ -344,6 +344,54 @@ TEST_F(JailTest, WithoutAPoolEveryCreateStartsItsOwnShell) {
   }
 }
 
+// The zygote is our child in our own mount namespace (shells and sandboxes have theirs).
+std::vector<pid_t> zygotes() {
+  std::vector<pid_t> found;
+  const auto own_ns = std::filesystem::read_symlink("/proc/self/ns/mnt");
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream status(e.path() / "status");
+    std::string line;
+    pid_t ppid = 0;
+    while (std::getline(status, line)) {
+      if (line.rfind("PPid:", 0) == 0) ppid = std::atoi(line.c_str() + 5);
+    }
+    std::error_code ec;
+    if (ppid == ::getpid() && std::filesystem::read_symlink(e.path() / "ns/mnt", ec) == own_ns) {
+      found.push_back(std::atoi(name.c_str()));
+    }
+  }
+  return found;
+}
+
+TEST_F(JailTest, ShellsComeFromKilnItselfWithoutOrAfterTheZygote) {
+  for (bool kill_zygote : {false, true}) {
+    JailOptions o;
+    o.state_dir = state_->path() / "sandboxes";
+    o.cgroup_prefix = "kiln-test-zygote";
+    o.pool_size = 0;
+    o.use_zygote = kill_zygote;  // without one, or with one that dies
+    const size_t before = zygotes().size();
+    auto backend = make_jail_backend(o);
+    if (kill_zygote) {
+      auto now = zygotes();
+      ASSERT_EQ(now.size(), before + 1);
+      ::kill(now.back(), SIGKILL);
+    }
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+    auto s = spec("echo ok; ls -A /tmp");
+    s.output_fd = p[1];
+    auto sb = backend->create(s);
+    ::close(p[1]);
+    ASSERT_TRUE(sb.ok()) << sb.status().message();
+    EXPECT_EQ(read_all(p[0]), "ok\n");
+    ::close(p[0]);
+    (*sb)->destroy();
+  }
+}
+
 TEST_F(JailTest, CgroupTakesTheSandboxIdAndShellsHoldNoTenantMounts) {
   int p[2];
   ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);

@@ -179,7 +179,9 @@ void Environment::watch_output() {
     if (!self) return;
     std::lock_guard lock(self->mu_);
     if (self->dead_) return;
-    if (self->drain_output_locked()) {
+    bool open = self->drain_output_locked();
+    if (!self->current_) self->flush_log_locked();  // output between invocations (init)
+    if (open) {
       self->watch_output();
     } else {
       // The runtime closed its stdout and stderr: an EOF pipe is always readable, so
@@ -483,12 +485,21 @@ void Environment::log_start_locked(const std::string& id) {
 }
 
 void Environment::log_line_locked(std::string_view line) {
-  if (log_) log_->append(epoch_ms_now(), line);
+  // Batched: one write per invocation (flush_log_locked), not one per line.
+  pending_log_.append(line);
+  pending_log_.push_back('\n');
+  if (pending_log_.size() > 64 * 1024) flush_log_locked();
   if (current_ && current_->request.tail_log) {
     current_->log.append(line);
     current_->log.push_back('\n');
     if (current_->log.size() > 4 * kTailBytes) current_->log.erase(0, current_->log.size() - kTailBytes);
   }
+}
+
+void Environment::flush_log_locked() {
+  if (pending_log_.empty()) return;
+  if (log_) log_->append(epoch_ms_now(), pending_log_);
+  pending_log_.clear();
 }
 
 std::function<void()> Environment::complete_locked(std::string payload, std::string function_error, Status status) {
@@ -538,6 +549,7 @@ std::function<void()> Environment::complete_locked(std::string payload, std::str
   }
   InvokeDone done = std::move(c.done);
   current_.reset();
+  flush_log_locked();
   return [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); };
 }
 
@@ -548,6 +560,7 @@ std::function<void()> Environment::fail_locked(const std::string& type, const st
 
 void Environment::kill_locked() {
   dead_ = true;
+  flush_log_locked();
   boost::system::error_code ec;
   timer_.cancel();
   exit_watch_.close(ec);

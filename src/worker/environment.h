@@ -90,6 +90,7 @@ class Environment : public assignment::Assignable, public std::enable_shared_fro
   // Reads what the runtime wrote so far; false once the pipe is at EOF or closed.
   bool drain_output_locked(int max_reads = 64);
   void log_line_locked(std::string_view line);
+  void flush_log_locked();
   // START line, or platform.start record for LogFormat JSON (none at SystemLogLevel WARN).
   void log_start_locked(const std::string& id);
   // Finishes the current invocation; returns the callback to run after unlocking.
@@ -115,6 +116,7 @@ class Environment : public assignment::Assignable, public std::enable_shared_fro
   std::optional<Current> current_;                     // guarded by mu_
   net::ResponderPtr parked_next_;                      // guarded by mu_
   std::string partial_line_;                           // guarded by mu_
+  std::string pending_log_;                            // guarded by mu_: lines not yet written
   std::chrono::steady_clock::time_point created_;
   std::optional<double> init_ms_;                      // guarded by mu_; set at first /next
   bool init_reported_ = false;                         // guarded by mu_

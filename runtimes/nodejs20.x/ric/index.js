@@ -16,12 +16,12 @@ let onFatal = (error, exitCode) => process.exit(exitCode);
 
 function installProcessHandlers() {
   process.on('uncaughtException', (error) => {
-    console.error('Uncaught Exception', Errors.toFormatted(error));
+    LogPatch.logError('Uncaught Exception', error);
     onFatal(error, 129);
   });
   process.on('unhandledRejection', (reason, promise) => {
     const error = new Errors.UnhandledPromiseRejection(reason?.toString(), promise);
-    console.error('Unhandled Promise Rejection', Errors.toFormatted(error));
+    LogPatch.logError('Unhandled Promise Rejection', error);
     onFatal(error, 128);
   });
 }
@@ -63,7 +63,7 @@ class Runtime {
       next();
     };
     const fail = (err) => {
-      console.error('Invoke Error', Errors.toFormatted(err));
+      LogPatch.logError('Invoke Error', err);
       this.client.postInvocationError(id, Errors.toRapidResponse(err)).then(next, postFailed);
     };
     const complete = (result) => {
@@ -118,7 +118,7 @@ async function run() {
   try {
     handler = await UserFunction.load(appRoot, process.env._HANDLER || '');
   } catch (error) {
-    console.error('Uncaught Exception', Errors.toFormatted(error));
+    LogPatch.logError('Uncaught Exception', error);
     return onFatal(error, 129);
   }
   new Runtime(client, handler).start();
