@@ -18,6 +18,7 @@
 #include "api/router.h"
 #include "api/sigv4.h"
 #include "assignment/assignment.h"
+#include "concurrency/limiter.h"
 #include "net/http_server.h"
 #include "placement/placement.h"
 #include "registry/registry.h"
@@ -70,6 +71,9 @@ class Frontend {
   void set_async_sink(AsyncSink* sink) { async_ = sink; }
   // Told about every executed invoke (metrics). Borrowed; must outlive the frontend.
   void set_invoke_observer(InvokeObserver* observer) { observer_ = observer; }
+  // Admits every executed invoke (concurrency limits); none = unlimited. Borrowed; must
+  // outlive the frontend.
+  void set_concurrency_limiter(concurrency::Limiter* limiter) { limiter_ = limiter; }
 
   // Runs a synchronous invoke from inside Kiln (async poller, destinations): resolves
   // FunctionName + Qualifier and runs it as Invoke would. `done` runs on any thread.
@@ -99,6 +103,7 @@ class Frontend {
   std::map<std::string, PathHandler> public_paths_;     // same
   AsyncSink* async_ = nullptr;
   InvokeObserver* observer_ = nullptr;
+  concurrency::Limiter* limiter_ = nullptr;
 };
 
 }  // namespace kiln::api

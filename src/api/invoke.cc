@@ -13,7 +13,23 @@ namespace http = boost::beast::http;
 namespace {
 constexpr size_t kMaxRequestBytes = 6291456;       // Lambda's sync invoke request limit
 constexpr size_t kMaxAsyncRequestBytes = 1048576;  // Lambda's async limit (1 MB since 2025)
+
+// A concurrency throttle travels as a 429 result whose payload is Lambda's ThrottleReason.
+worker::InvokeResult throttled(concurrency::Refusal refusal) {
+  worker::InvokeResult r;
+  r.status = TooManyRequests("Rate Exceeded.");
+  r.payload = concurrency::reason_name(refusal);
+  return r;
 }
+
+// TooManyRequestsException with the Reason field, as Lambda words it.
+net::Response throttle_response(const worker::InvokeResult& r, const std::string& request_id) {
+  nlohmann::json body = {{"Reason", r.payload}, {"Type", "User"}, {"message", r.status.message()}};
+  net::Response resp = json_response(429, body.dump(), request_id);
+  resp.set("x-amzn-ErrorType", r.status.type());
+  return resp;
+}
+}  // namespace
 
 void Frontend::invoke(std::shared_ptr<Call> call) {
   auto& req = call->request;
@@ -100,6 +116,7 @@ void Frontend::run_invoke(std::shared_ptr<Call> call, registry::FunctionVersionP
   }
   std::string version = f->version;
   execute(std::move(f), std::move(ir), [call, version](worker::InvokeResult r) {
+    if (r.status.http_status() == 429 && !r.payload.empty()) return call->reply(throttle_response(r, call->request_id));
     if (!r.status.ok()) return call->fail(r.status);
     net::Response resp = json_response(200, std::move(r.payload), call->request_id);
     resp.set("X-Amz-Executed-Version", version);
@@ -135,6 +152,19 @@ void Frontend::execute(registry::FunctionVersionPtr f, worker::InvokeRequest ir,
     observer_->on_invoke_start(*f);
     done = [observer = observer_, f, done = std::move(done)](worker::InvokeResult r) {
       observer->on_invoke_end(*f, r);
+      done(std::move(r));
+    };
+  }
+  if (limiter_) {
+    concurrency::Permit permit;
+    auto refusal = limiter_->try_acquire(f->account_id, f->name, &permit);
+    if (refusal != concurrency::Refusal::kNone) {
+      if (observer_) observer_->on_throttle(*f);
+      return done(throttled(refusal));
+    }
+    // Every path below ends in exactly one call of `done`: the slot is freed there.
+    done = [permit, done = std::move(done)](worker::InvokeResult r) mutable {
+      permit.release();
       done(std::move(r));
     };
   }

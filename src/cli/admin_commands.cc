@@ -106,6 +106,12 @@ int fail(const Status& s) {
 
 int run_admin_command(int argc, char** argv) {
   std::string command = argv[0];
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      std::printf("%s", kUsage);
+      return 0;
+    }
+  }
   Options o;
   if (!parse(argc, argv, &o)) return 2;
   std::string sub = o.positional.empty() ? "" : o.positional[0];

@@ -14,7 +14,7 @@ void usage() {
                "usage: kiln serve [--listen HOST:PORT] [--data-dir DIR] [--region REGION]\n"
                "                  [--sandbox-backend jail|process] [--sandbox-idle-seconds N]\n"
                "                  [--threads N] [--runtimes-dir DIR] [--async-retry-base-ms MS]\n"
-               "                  [--log-max-bytes-per-function BYTES]\n"
+               "                  [--log-max-bytes-per-function BYTES] [--account-concurrency N]\n"
                "defaults: --listen 127.0.0.1:9001 --data-dir ./.kiln --region us-east-1\n"
                "       kiln status | sandboxes | dead-letters | credentials ...  (operator commands; --help)\n");
 }
@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
       o.sandbox_idle_seconds = static_cast<uint32_t>(n);
     } else if (flag == "--log-max-bytes-per-function" && parse_uint(value, &n) && n > 0) {
       o.log_max_bytes_per_function = n;
+    } else if (flag == "--account-concurrency" && parse_uint(value, &n) && n >= 1 && n <= 1000000) {
+      o.concurrency_limit = n;
     } else if (flag == "--threads" && parse_uint(value, &n)) {
       o.threads = static_cast<unsigned>(n);
     } else if (flag == "--async-retry-base-ms" && parse_uint(value, &n) && n >= 1 && n <= 3600000) {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "api/admin.h"
+#include "api/concurrency_operations.h"
 #include "api/layer_operations.h"
 #include "registry/layers.h"
 #include "api/frontend.h"
@@ -174,11 +175,21 @@ int serve(const ServeOptions& o) {
   registry.on_retired([&](const registry::FunctionVersionPtr& old) { assignment.retire_key(old->sandbox_key()); });
   registry.set_preparer(worker::make_preparer(placement, assignment));
 
+  // Concurrency limits (src/concurrency): declared before the frontend, which borrows them.
+  concurrency::Limiter limiter(o.concurrency_limit);
+  concurrency::Reservations reservations(*store, limiter);
+  if (Status s = reservations.load(); !s.ok()) {
+    std::fprintf(stderr, "kiln: %s\n", s.message().c_str());
+    return 1;
+  }
+
   api::Frontend frontend(io, api::FrontendDeps{registry, code, assignment, placement, keys, o.region, url_secret,
                                                o.concurrency_limit});
 
   api::AdminApi admin;
   api::register_layer_operations(frontend, *layers);
+  api::register_concurrency_operations(frontend, reservations);
+  frontend.set_concurrency_limiter(&limiter);
 
   // Components that extend the API register here, each in its own block, before
   // admin.attach() and before serving. (Async invocations; logs, metrics, admin actions.)

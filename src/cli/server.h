@@ -16,7 +16,7 @@ struct ServeOptions {
   uint32_t sandbox_idle_seconds = 300;
   unsigned threads = 0;  // event-loop threads; 0 = half the cores (at least one)
   uint64_t log_max_bytes_per_function = 0;  // 0 = the default (256 MiB)
-  uint64_t concurrency_limit = 1000;
+  uint64_t concurrency_limit = 1000;  // --account-concurrency: the account concurrency limit
   int64_t async_retry_base_ms = 60000;  // async retries wait this, then twice this
 };
 

@@ -5,6 +5,7 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -22,7 +23,8 @@ constexpr int kMaxRequestFds = ShellFds::kMaxCgroupFiles;
 // A request: which kind of cgroup fds follow. A reply: the shell's pid (or -errno),
 // with its pidfd and the parent end of its control socket.
 struct ZygoteRequest {
-  int32_t v2 = 0;  // 1: the one fd is a cgroup directory for CLONE_INTO_CGROUP
+  int32_t v2 = 0;    // 1: the one fd is a cgroup directory for CLONE_INTO_CGROUP
+  int32_t nice = 0;  // the requesting thread's: the shell prepares itself at it
 };
 struct ZygoteReply {
   int32_t pid_or_error = 0;
@@ -88,6 +90,7 @@ ssize_t receive_with_fds(int sock, void* data, size_t size, int* fds, int* count
     int pidfd = -1, pair[2] = {-1, -1};
     long pid = -EINVAL;
     if (n == sizeof req && ::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) == 0) {
+      (void)::setpriority(PRIO_PROCESS, 0, req.nice);  // inherited by the shell
       ShellFds shell;
       shell.control = pair[1];
       shell.parent_control = pair[0];
@@ -187,6 +190,9 @@ ShellZygote::~ShellZygote() {
 StatusOr<ClonedShell> ShellZygote::clone(int cgroup_dir_fd, const std::vector<int>& procs) {
   ZygoteRequest req;
   req.v2 = cgroup_dir_fd >= 0;
+  errno = 0;
+  int nice = ::getpriority(PRIO_PROCESS, 0);  // this thread's (Linux)
+  req.nice = errno == 0 ? nice : 0;
   std::vector<int> fds = req.v2 ? std::vector<int>{cgroup_dir_fd} : procs;
   if (fds.size() > static_cast<size_t>(kMaxRequestFds)) return ServiceError("jail: too many cgroup hierarchies");
   std::lock_guard<std::mutex> lock(mu_);

@@ -39,7 +39,8 @@ class ShellZygote {
   ShellZygote(const ShellZygote&) = delete;
   ShellZygote& operator=(const ShellZygote&) = delete;
 
-  // Has the zygote clone a shell (see clone_shell). Thread-safe: one request at a time.
+  // Has the zygote clone a shell (see clone_shell) at the calling thread's priority (the
+  // pool's filler runs in the background). Thread-safe: one request at a time.
   StatusOr<ClonedShell> clone(int cgroup_dir_fd, const std::vector<int>& procs);
 
  private:
