@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <chrono>
+#include <thread>
 
 #include <algorithm>
 #include <sys/wait.h>
@@ -272,6 +274,12 @@ TEST_F(JailTest, DestroyKillsBackgroundProcesses) {
   char buf[16] = {};
   ASSERT_GT(::read(p[0], buf, sizeof buf), 0);
   ::close(p[0]);
+  // The three exist once "started" is out, but a process's cmdline reads empty while it
+  // execs: wait (bounded) until all three show the marker.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (host_processes_with("7654321") != 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
   EXPECT_EQ(host_processes_with("7654321"), 3);
   (*sb)->destroy();
   EXPECT_EQ(host_processes_with("7654321"), 0);
