@@ -5,6 +5,7 @@
 
 #include "api/call.h"
 #include "common/crypto.h"
+#include "worker/capacity.h"
 
 namespace kiln::api {
 
@@ -102,7 +103,15 @@ void Frontend::run_invoke(std::shared_ptr<Call> call, registry::FunctionVersionP
   worker::InvokeRequest ir;
   ir.request_id = request_id;
   ir.payload = call->request.body().empty() ? std::string("{}") : std::move(call->request.body());
-  ir.invoked_function_arn = f->arn();
+  // As invoked: with the version or alias the caller named, if any (Lambda's
+  // invoked_function_arn / invokedFunctionArn).
+  std::string qualifier = call->match.query.count("Qualifier") ? call->match.query["Qualifier"] : "";
+  if (qualifier.empty()) {
+    auto ref = registry::parse_function_ref(call->match.params["FunctionName"], deps_.region,
+                                            call->principal.account_id);
+    if (ref.ok()) qualifier = ref->qualifier;
+  }
+  ir.invoked_function_arn = qualifier.empty() ? f->arn() : f->arn() + ":" + qualifier;
   ir.tail_log = tail;
   ir.trace_id = "Root=1-" + crypto::hex(crypto::fast_random_bytes(4)) + "-" + crypto::hex(crypto::fast_random_bytes(12)) +
                 ";Sampled=0";
@@ -184,6 +193,16 @@ void Frontend::execute(registry::FunctionVersionPtr f, worker::InvokeRequest ir,
     worker::InvokeResult r;
     r.status = TooManyRequests("Rate Exceeded. No worker has room for a new execution environment.");
     return done(std::move(r));
+  }
+  // Scaling rate and host memory (reclaiming idle sandboxes of other functions first).
+  if (std::string reason; true) {
+    if (Status s = worker::admit_new_sandbox(*w, deps_.assignment, *f, &reason); !s.ok()) {
+      if (observer_) observer_->on_throttle(*f);
+      worker::InvokeResult r;
+      r.status = std::move(s);
+      r.payload = std::move(reason);
+      return done(std::move(r));
+    }
   }
   auto& assignment = deps_.assignment;
   w->create(

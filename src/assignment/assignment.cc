@@ -56,9 +56,9 @@ bool AssignmentService::finish_warming(const AssignablePtr& sandbox, bool ok) {
 
 void AssignmentService::add_busy(const AssignablePtr& sandbox) {
   std::lock_guard lock(mu_);
-  PerKey& k = keys_[sandbox->key()];
-  k.retired = false;
-  k.busy++;
+  // A sandbox of a retired key (created as its configuration was replaced) stays
+  // marked: release() retires it rather than keeping old code warm.
+  keys_[sandbox->key()].busy++;
 }
 
 void AssignmentService::release(const AssignablePtr& sandbox) {
@@ -73,7 +73,6 @@ void AssignmentService::release(const AssignablePtr& sandbox) {
       if (k.busy > 0) k.busy--;
       if (k.retired || !sandbox->reusable()) {
         retire = true;
-        if (k.retired && k.busy == 0 && k.idle.empty()) keys_.erase(it);
       } else {
         k.idle.push_back({sandbox, clock_()});
       }
@@ -101,20 +100,40 @@ void AssignmentService::remove(const AssignablePtr& sandbox) {
   sandbox->retire();
 }
 
+bool AssignmentService::retire_if_idle(const AssignablePtr& sandbox) {
+  bool found = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = keys_.find(sandbox->key());
+    if (it == keys_.end()) return false;
+    auto& idle = it->second.idle;
+    for (auto i = idle.begin(); i != idle.end(); ++i) {
+      if (i->sandbox == sandbox) {
+        idle.erase(i);
+        found = true;
+        break;
+      }
+    }
+    auto& warming = it->second.warming;
+    auto w = std::find(warming.begin(), warming.end(), sandbox);
+    if (!found && w != warming.end()) {
+      warming.erase(w);
+      found = true;
+    }
+  }
+  if (found) sandbox->retire();
+  return found;
+}
+
 void AssignmentService::retire_key(const std::string& key) {
   std::vector<Idle> doomed;
   {
     std::lock_guard lock(mu_);
-    auto it = keys_.find(key);
-    if (it == keys_.end()) return;
+    auto it = keys_.try_emplace(key).first;  // a tombstone even if nothing runs it yet
     doomed.swap(it->second.idle);
     for (auto& w : it->second.warming) doomed.push_back({w, {}});
     it->second.warming.clear();
-    if (it->second.busy == 0) {
-      keys_.erase(it);
-    } else {
-      it->second.retired = true;
-    }
+    it->second.retired = true;  // kept as a tombstone: keys are never reused
   }
   for (auto& d : doomed) d.sandbox->retire();
 }
@@ -129,9 +148,17 @@ size_t AssignmentService::reap_idle(std::chrono::steady_clock::duration max_idle
       // Oldest first: the list is ordered by release time.
       size_t n = 0;
       while (n < idle.size() && now - idle[n].since >= max_idle) n++;
-      for (size_t i = 0; i < n; ++i) doomed.push_back(std::move(idle[i].sandbox));
+      std::vector<Idle> kept;  // provisioned sandboxes stay, in their order
+      for (size_t i = 0; i < n; ++i) {
+        if (idle[i].sandbox->provisioned()) {
+          kept.push_back(std::move(idle[i]));
+        } else {
+          doomed.push_back(std::move(idle[i].sandbox));
+        }
+      }
       idle.erase(idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(n));
-      if (idle.empty() && it->second.busy == 0 && it->second.warming.empty()) {
+      idle.insert(idle.begin(), std::make_move_iterator(kept.begin()), std::make_move_iterator(kept.end()));
+      if (idle.empty() && it->second.busy == 0 && it->second.warming.empty() && !it->second.retired) {
         it = keys_.erase(it);
       } else {
         ++it;
@@ -140,6 +167,34 @@ size_t AssignmentService::reap_idle(std::chrono::steady_clock::duration max_idle
   }
   for (auto& s : doomed) s->retire();
   return doomed.size();
+}
+
+AssignablePtr AssignmentService::reclaim_oldest_idle(const std::string& spare_key) {
+  AssignablePtr victim;
+  {
+    std::lock_guard lock(mu_);
+    auto oldest = keys_.end();
+    size_t oldest_pos = 0;
+    for (auto it = keys_.begin(); it != keys_.end(); ++it) {
+      if (it->first == spare_key) continue;
+      // Each idle list is ordered by release time: its first unprovisioned is its oldest.
+      const auto& idle = it->second.idle;
+      size_t pos = 0;
+      while (pos < idle.size() && idle[pos].sandbox->provisioned()) pos++;
+      if (pos == idle.size()) continue;
+      if (oldest == keys_.end() || idle[pos].since < oldest->second.idle[oldest_pos].since) {
+        oldest = it;
+        oldest_pos = pos;
+      }
+    }
+    if (oldest == keys_.end()) return nullptr;
+    auto& idle = oldest->second.idle;
+    victim = std::move(idle[oldest_pos].sandbox);
+    idle.erase(idle.begin() + static_cast<std::ptrdiff_t>(oldest_pos));
+    if (idle.empty() && oldest->second.busy == 0 && oldest->second.warming.empty()) keys_.erase(oldest);
+  }
+  victim->retire();
+  return victim;
 }
 
 void AssignmentService::retire_all() {

@@ -4,6 +4,7 @@
 // state in memory: sandboxes do not survive a restart, so neither does their state.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -25,6 +26,13 @@ class Assignable {
   virtual bool reusable() const = 0;
   // Tears it down without blocking the caller. Idempotent.
   virtual void retire() = 0;
+
+  // Kept initialized for provisioned concurrency: reap_idle never retires it. Any thread.
+  void set_provisioned(bool provisioned) { provisioned_.store(provisioned); }
+  bool provisioned() const { return provisioned_.load(); }
+
+ private:
+  std::atomic<bool> provisioned_{false};
 };
 using AssignablePtr = std::shared_ptr<Assignable>;
 
@@ -59,8 +67,16 @@ class AssignmentService {
   // A key's code or configuration was replaced: idle sandboxes are retired now, busy
   // ones when released.
   void retire_key(const std::string& key);
-  // Retires sandboxes idle for longer than max_idle. Returns how many.
+  // Retires `sandbox` if it is idle (or still warming) and returns true; a leased one is
+  // left to its invoke (false).
+  bool retire_if_idle(const AssignablePtr& sandbox);
+  // Retires sandboxes idle for longer than max_idle, except provisioned ones. Returns how
+  // many.
   size_t reap_idle(std::chrono::steady_clock::duration max_idle);
+  // Host memory is short: retires the idle sandbox that has been idle longest among all
+  // keys except `spare_key` (the key that needs room), and returns it; nullptr when there
+  // is none. Busy, warming and provisioned sandboxes are never taken.
+  AssignablePtr reclaim_oldest_idle(const std::string& spare_key);
   // Retires everything (shutdown).
   void retire_all();
   AssignmentStats stats() const;
@@ -74,7 +90,7 @@ class AssignmentService {
     std::vector<Idle> idle;  // most recently released last
     std::vector<AssignablePtr> warming;
     uint64_t busy = 0;
-    bool retired = false;
+    bool retired = false;  // the key's configuration was replaced: a tombstone, kept
   };
 
   Clock clock_;

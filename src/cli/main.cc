@@ -15,6 +15,7 @@ void usage() {
                "                  [--sandbox-backend jail|process] [--sandbox-idle-seconds N]\n"
                "                  [--threads N] [--runtimes-dir DIR] [--async-retry-base-ms MS]\n"
                "                  [--log-max-bytes-per-function BYTES] [--account-concurrency N]\n"
+               "                  [--sandbox-memory-mb N] [--scale-rate N]\n"
                "defaults: --listen 127.0.0.1:9001 --data-dir ./.kiln --region us-east-1\n"
                "       kiln status | sandboxes | dead-letters | credentials ...  (operator commands; --help)\n");
 }
@@ -71,6 +72,10 @@ int main(int argc, char** argv) {
       o.log_max_bytes_per_function = n;
     } else if (flag == "--account-concurrency" && parse_uint(value, &n) && n >= 1 && n <= 1000000) {
       o.concurrency_limit = n;
+    } else if (flag == "--sandbox-memory-mb" && parse_uint(value, &n) && n >= 128) {
+      o.sandbox_memory_mb = n;
+    } else if (flag == "--scale-rate" && parse_uint(value, &n)) {
+      o.scale_rate = n;
     } else if (flag == "--threads" && parse_uint(value, &n)) {
       o.threads = static_cast<unsigned>(n);
     } else if (flag == "--async-retry-base-ms" && parse_uint(value, &n) && n >= 1 && n <= 3600000) {

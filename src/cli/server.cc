@@ -15,6 +15,7 @@
 
 #include "api/admin.h"
 #include "api/concurrency_operations.h"
+#include "api/provisioned_operations.h"
 #include "api/layer_operations.h"
 #include "registry/layers.h"
 #include "api/frontend.h"
@@ -33,6 +34,7 @@
 #include "registry/store.h"
 #include "sandbox/sandbox.h"
 #include "worker/preparer.h"
+#include "worker/provisioner.h"
 #include "worker/worker.h"
 
 namespace kiln::cli {
@@ -169,11 +171,25 @@ int serve(const ServeOptions& o) {
   worker::WorkerOptions wopts;
   wopts.runtimes_dir = o.runtimes_dir.empty() ? default_runtimes_dir() : o.runtimes_dir;
   wopts.region = o.region;
+  // Host memory for sandboxes: by default three quarters of the machine's RAM.
+  wopts.sandbox_memory_mb = o.sandbox_memory_mb;
+  if (wopts.sandbox_memory_mb == 0) {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0) wopts.sandbox_memory_mb = static_cast<uint64_t>(pages) / 1024 * page / 1024 * 3 / 4;
+  }
+  wopts.scale_rate = o.scale_rate;
   worker::Worker worker(io, *backend, logs, wopts);
   placement::PlacementService placement({&worker});
   assignment::AssignmentService assignment;
   registry.on_retired([&](const registry::FunctionVersionPtr& old) { assignment.retire_key(old->sandbox_key()); });
   registry.set_preparer(worker::make_preparer(placement, assignment));
+  // Provisioned concurrency: sandboxes kept initialized per version or alias
+  // (worker/provisioner, api/provisioned_operations); reconciled by the reaper timer.
+  auto provisioner = std::make_shared<worker::Provisioner>(
+      assignment, worker::make_sandbox_factory(placement),
+      [&registry](const std::string& a, const std::string& f, const std::string& q) {
+        return registry.configuration(a, f, q);
+      });
 
   // Concurrency limits (src/concurrency): declared before the frontend, which borrows them.
   concurrency::Limiter limiter(o.concurrency_limit);
@@ -189,6 +205,7 @@ int serve(const ServeOptions& o) {
   api::AdminApi admin;
   api::register_layer_operations(frontend, *layers);
   api::register_concurrency_operations(frontend, reservations);
+  api::register_provisioned_operations(frontend, *store, *provisioner);
   frontend.set_concurrency_limiter(&limiter);
 
   // Components that extend the API register here, each in its own block, before
@@ -270,6 +287,7 @@ int serve(const ServeOptions& o) {
 
   admin.attach(frontend, account);
   registry.resume_preparations();  // updates a crash interrupted
+  api::load_provisioned_configs(*store, *provisioner);
 
   tcp::acceptor acceptor(io);
   boost::system::error_code bec;
@@ -305,6 +323,7 @@ int serve(const ServeOptions& o) {
     reaper.async_wait([&](boost::system::error_code e) {
       if (e) return;
       assignment.reap_idle(std::chrono::seconds(o.sandbox_idle_seconds));
+      provisioner->reconcile();
       reap();
     });
   };
@@ -315,6 +334,7 @@ int serve(const ServeOptions& o) {
     log::info("stopping");
     server->stop();
     reaper.cancel();
+    provisioner->stop();
     assignment.retire_all();
     io.stop();
   });

@@ -18,6 +18,8 @@ struct ServeOptions {
   uint64_t log_max_bytes_per_function = 0;  // 0 = the default (256 MiB)
   uint64_t concurrency_limit = 1000;  // --account-concurrency: the account concurrency limit
   int64_t async_retry_base_ms = 60000;  // async retries wait this, then twice this
+  uint64_t sandbox_memory_mb = 0;  // --sandbox-memory-mb: host memory for sandboxes; 0 = 75% of RAM
+  uint64_t scale_rate = 1000;      // --scale-rate: new sandboxes per function every 10 s; 0 = unlimited
 };
 
 // Runs until SIGINT or SIGTERM. Returns the process exit code.

@@ -255,11 +255,12 @@ StatusOr<FunctionVersionPtr> Registry::create_function(const std::string& accoun
   Entry e;
   e.latest = f;
   e.serving = f;  // a new function serves at once; its first sandbox initializes meanwhile
-  if (publish) add_version(e, f, f->description);
+  FunctionVersionPtr published = publish ? add_version(e, f, f->description) : nullptr;
   if (Status s = commit({account, f->name}, std::move(e)); !s.ok()) return s;
   write.unlock();  // the preparer may answer at once, and prepared() takes the lock
   prepare(f);
-  return FunctionVersionPtr(f);
+  // With Publish, Lambda answers with the published version's configuration.
+  return published ? published : FunctionVersionPtr(f);
 }
 
 FunctionVersionPtr Registry::add_version(Entry& e, const FunctionVersionPtr& from, const std::string& description) {
@@ -336,11 +337,11 @@ StatusOr<FunctionVersionPtr> Registry::replace(const std::string& account, const
   if (Status s = check_total_size(*f); !s.ok()) return s;
   // Publish=true: the version is immutable and runs the new code whatever the fate of
   // $LATEST's initialization.
-  if (code && req.value("Publish", false)) add_version(e, f, f->description);
+  FunctionVersionPtr published = code && req.value("Publish", false) ? add_version(e, f, f->description) : nullptr;
   if (Status s = commit(key, std::move(e)); !s.ok()) return s;
   write.unlock();  // the preparer may answer at once, and prepared() takes the lock
   prepare(f);
-  return FunctionVersionPtr(f);
+  return published ? published : FunctionVersionPtr(f);
 }
 
 void Registry::prepare(const FunctionVersionPtr& f) {

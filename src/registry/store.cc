@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS functions (
   PRIMARY KEY (account_id, name, version));
 CREATE TABLE IF NOT EXISTS reserved_concurrency (
   account_id TEXT NOT NULL, name TEXT NOT NULL, reserved INTEGER NOT NULL, PRIMARY KEY (account_id, name));
+CREATE TABLE IF NOT EXISTS provisioned_concurrency (
+  account_id TEXT NOT NULL, name TEXT NOT NULL, qualifier TEXT NOT NULL, requested INTEGER NOT NULL,
+  last_modified TEXT NOT NULL, PRIMARY KEY (account_id, name, qualifier));
 )sql";
 
 }  // namespace
@@ -184,6 +187,34 @@ Status Store::delete_reservation(const std::string& account, const std::string& 
   Statement st(db_, "DELETE FROM reserved_concurrency WHERE account_id = ? AND name = ?");
   st.bind(1, account).bind(2, name);
   return st.step() == SQLITE_DONE ? Status::Ok() : sqlite_error(db_, "delete_reservation");
+}
+
+std::vector<Store::ProvisionedRow> Store::provisioned_configs() {
+  std::lock_guard lock(mu_);
+  std::vector<ProvisionedRow> out;
+  Statement st(db_, "SELECT account_id, name, qualifier, requested, last_modified FROM provisioned_concurrency "
+                    "ORDER BY account_id, name, qualifier");
+  while (st.step() == SQLITE_ROW) out.push_back({st.text(0), st.text(1), st.text(2), std::stoull(st.text(3)), st.text(4)});
+  return out;
+}
+
+Status Store::put_provisioned(const ProvisionedRow& row) {
+  std::lock_guard lock(mu_);
+  Statement st(db_, "INSERT OR REPLACE INTO provisioned_concurrency (account_id, name, qualifier, requested, "
+                    "last_modified) VALUES (?, ?, ?, ?, ?)");
+  st.bind(1, row.account).bind(2, row.name).bind(3, row.qualifier).bind(4, std::to_string(row.requested))
+      .bind(5, row.last_modified);
+  return st.step() == SQLITE_DONE ? Status::Ok() : sqlite_error(db_, "put_provisioned");
+}
+
+Status Store::delete_provisioned(const std::string& account, const std::string& name, const std::string& qualifier) {
+  std::lock_guard lock(mu_);
+  Statement st(db_, qualifier.empty()
+                        ? "DELETE FROM provisioned_concurrency WHERE account_id = ? AND name = ?"
+                        : "DELETE FROM provisioned_concurrency WHERE account_id = ? AND name = ? AND qualifier = ?");
+  st.bind(1, account).bind(2, name);
+  if (!qualifier.empty()) st.bind(3, qualifier);
+  return st.step() == SQLITE_DONE ? Status::Ok() : sqlite_error(db_, "delete_provisioned");
 }
 
 }  // namespace kiln::registry

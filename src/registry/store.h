@@ -60,6 +60,17 @@ class Store {
   Status put_reservation(const std::string& account, const std::string& name, uint64_t reserved);
   Status delete_reservation(const std::string& account, const std::string& name);
 
+  // Provisioned concurrency of a version or alias (account, name, qualifier).
+  struct ProvisionedRow {
+    std::string account, name, qualifier;
+    uint64_t requested = 0;
+    std::string last_modified;  // ISO 8601, as Lambda shows LastModified
+  };
+  std::vector<ProvisionedRow> provisioned_configs();
+  Status put_provisioned(const ProvisionedRow& row);
+  // An empty qualifier deletes every configuration of the function.
+  Status delete_provisioned(const std::string& account, const std::string& name, const std::string& qualifier);
+
  private:
   explicit Store(sqlite3* db) : db_(db) {}
   Status exec(const char* sql);

@@ -156,6 +156,11 @@ void Environment::start() {
   watch_output();
 }
 
+void Environment::set_init_not_reported() {
+  std::lock_guard lock(mu_);
+  init_reported_ = true;
+}
+
 bool Environment::reusable() const {
   std::lock_guard lock(mu_);
   return !broken_ && !dead_;
@@ -180,7 +185,9 @@ void Environment::watch_output() {
     std::lock_guard lock(self->mu_);
     if (self->dead_) return;
     bool open = self->drain_output_locked();
-    if (!self->current_) self->flush_log_locked();  // output between invocations (init)
+    // What a running function prints reaches its log now (aws logs tail --follow);
+    // only the lines gathered at completion are written together.
+    self->flush_log_locked();
     if (open) {
       self->watch_output();
     } else {
@@ -485,7 +492,7 @@ void Environment::log_start_locked(const std::string& id) {
 }
 
 void Environment::log_line_locked(std::string_view line) {
-  // Batched: one write per invocation (flush_log_locked), not one per line.
+  // Batched: a fast invocation's START, output, END and REPORT go in one write.
   pending_log_.append(line);
   pending_log_.push_back('\n');
   if (pending_log_.size() > 64 * 1024) flush_log_locked();

@@ -55,6 +55,9 @@ class Environment : public assignment::Assignable, public std::enable_shared_fro
   // message). Its first invocation still reports the Init Duration, as Lambda does for
   // environments it initialized ahead of demand. Call at most once; any thread.
   void await_init(std::function<void(Status)> done);
+  // Initialized for provisioned concurrency: no invocation reports an Init Duration, as
+  // Lambda shows none for such environments. Call before its first invocation.
+  void set_init_not_reported();
 
   const registry::FunctionVersionPtr& function() const { return function_; }
   const std::string& id() const { return id_; }

@@ -29,9 +29,15 @@ registry::Preparer make_preparer(placement::PlacementService& placement, assignm
   return [&placement, &assignment](const registry::FunctionVersionPtr& f, std::function<void(Status)> done) {
     auto* w = dynamic_cast<Worker*>(placement.pick());
     if (!w) return done({400, "InsufficientCapacity", "No worker has room for a new execution environment."});
+    if (!make_room(*w, assignment, f->sandbox_key(), f->memory_mb)) {
+      return done({400, "InsufficientCapacity", "The host has no memory left for a new execution environment."});
+    }
     w->create(
         f, [&assignment](const std::shared_ptr<Environment>& env) { assignment.remove(env); },
         [&assignment, done](StatusOr<std::shared_ptr<Environment>> env) {
+          if (!env.ok() && env.status().http_status() == 429) {
+            return done({400, "InsufficientCapacity", env.status().message()});
+          }
           if (!env.ok()) return done(as_update_failure(env.status()));
           auto e = *env;
           assignment.add_warming(e);  // an invoke of a new function may take it before it is ready

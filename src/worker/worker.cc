@@ -17,6 +17,7 @@ namespace asio = boost::asio;
 
 Worker::Worker(asio::io_context& io, sandbox::SandboxBackend& backend, LogStore& logs, WorkerOptions options)
     : io_(io), backend_(backend), logs_(logs), options_(std::move(options)),
+      scale_rate_(options_.scale_rate),
       create_pool_(std::make_unique<asio::thread_pool>(options_.creation_threads)),
       destroy_pool_(std::make_unique<asio::thread_pool>(1)) {}
 
@@ -34,12 +35,33 @@ void Worker::drain() {
 
 void Worker::create(registry::FunctionVersionPtr function,
                     std::function<void(const std::shared_ptr<Environment>&)> on_dead, Created done) {
+  if (!reserve_memory(function->memory_mb)) {
+    return done(TooManyRequests("Rate Exceeded. The host has no memory left for a new execution environment of " +
+                                std::to_string(function->memory_mb) + " MB."));
+  }
   live_++;
   asio::post(*create_pool_, [this, f = std::move(function), on_dead = std::move(on_dead), done = std::move(done)]() mutable {
     auto env = create_now(f, std::move(on_dead));
-    if (!env.ok()) live_--;
+    if (!env.ok()) {
+      live_--;
+      reserved_mb_ -= f->memory_mb;
+    }
     done(std::move(env));
   });
+}
+
+bool Worker::memory_fits(uint64_t memory_mb) const {
+  const uint64_t limit = options_.sandbox_memory_mb;
+  return limit == 0 || reserved_mb_.load() + memory_mb <= limit;
+}
+
+bool Worker::reserve_memory(uint64_t memory_mb) {
+  const uint64_t limit = options_.sandbox_memory_mb;
+  uint64_t cur = reserved_mb_.load();
+  do {
+    if (limit != 0 && cur + memory_mb > limit) return false;
+  } while (!reserved_mb_.compare_exchange_weak(cur, cur + memory_mb));
+  return true;
 }
 
 namespace {
@@ -141,7 +163,6 @@ StatusOr<std::shared_ptr<Environment>> Worker::create_now(
   hooks.on_dead = std::move(on_dead);
   auto env = std::make_shared<Environment>(io_, f, std::move(sb).value(), pipe_fds[0],
                                            logs_.open_stream(f->account_id, f->name, stream), std::move(hooks));
-  reserved_mb_ += f->memory_mb;
   {
     std::lock_guard lock(envs_mu_);
     envs_[id] = env;

@@ -20,6 +20,7 @@
 #include "placement/placement.h"
 #include "registry/function.h"
 #include "sandbox/sandbox.h"
+#include "worker/capacity.h"
 #include "worker/environment.h"
 #include "worker/log_store.h"
 
@@ -30,6 +31,10 @@ struct WorkerOptions {
   std::string region = "us-east-1";
   uint64_t max_sandboxes = 4096;
   unsigned creation_threads = 2;
+  // Host memory Kiln may reserve for sandboxes (sum of MemorySize); 0 = unlimited.
+  uint64_t sandbox_memory_mb = 0;
+  // New sandboxes per function every 10 s (Lambda's scaling rate); 0 = unlimited.
+  uint64_t scale_rate = 1000;
 };
 
 // One live sandbox, as the operator sees it.
@@ -53,6 +58,9 @@ class Worker : public placement::WorkerSlot {
   // Creates an environment for `function` and starts its runtime; `done` runs on a
   // worker thread once the runtime process has started (it initializes concurrently).
   // `on_dead` is called when the environment's runtime dies or times out.
+  // Its MemorySize is reserved before create() returns; when it does not fit in
+  // sandbox_memory_mb, `done` runs at once, on the caller's thread, with a 429
+  // TooManyRequestsException (make_room first to reclaim idle sandboxes).
   void create(registry::FunctionVersionPtr function,
               std::function<void(const std::shared_ptr<Environment>&)> on_dead, Created done);
 
@@ -60,6 +68,11 @@ class Worker : public placement::WorkerSlot {
   bool accepting() const override { return live_.load() < options_.max_sandboxes; }
   // Sum of MemorySize over live sandboxes (reserved, not necessarily used).
   uint64_t reserved_memory_mb() const { return reserved_mb_.load(); }
+  // Whether a sandbox of `memory_mb` would fit in sandbox_memory_mb now.
+  bool memory_fits(uint64_t memory_mb) const;
+  uint64_t memory_limit_mb() const { return options_.sandbox_memory_mb; }
+  // The per-function scaling rate of new on-demand sandboxes (admit_new_sandbox).
+  ScaleRate& scale_rate() { return scale_rate_; }
   // Live sandboxes (thread-safe; takes each environment's lock briefly).
   std::vector<SandboxInfo> sandboxes() const;
   // Blocks until every queued teardown has finished (shutdown, tests).
@@ -68,6 +81,7 @@ class Worker : public placement::WorkerSlot {
  private:
   StatusOr<std::shared_ptr<Environment>> create_now(const registry::FunctionVersionPtr& f,
                                                     std::function<void(const std::shared_ptr<Environment>&)> on_dead);
+  bool reserve_memory(uint64_t memory_mb);
   std::vector<std::string> environment_for(const registry::FunctionVersion& f, const std::string& stream) const;
 
   boost::asio::io_context& io_;
@@ -76,6 +90,7 @@ class Worker : public placement::WorkerSlot {
   WorkerOptions options_;
   std::atomic<uint64_t> live_{0};
   std::atomic<uint64_t> reserved_mb_{0};
+  ScaleRate scale_rate_;
   mutable std::mutex envs_mu_;
   std::map<std::string, std::weak_ptr<Environment>> envs_;  // guarded by envs_mu_; by sandbox id
   std::unique_ptr<boost::asio::thread_pool> create_pool_;
