@@ -275,8 +275,26 @@ def main():
         loadavg=read_text(a.results, "loadavg_start.txt"),
         loadavg_end=read_text(a.results, "loadavg_end.txt"),
         notes=notes)
+    doc = doc.rstrip("\n") + "\n" + kept_sections(a.out, doc)
     with open(a.out, "w") as f:
         f.write(doc)
+
+
+def kept_sections(path, doc):
+    """Sections of the existing page that other benchmark scripts own (their "## "
+    headings do not appear in this report): carried over unchanged."""
+    if not os.path.exists(path):
+        return ""
+    ours = {line for line in doc.splitlines() if line.startswith("## ")}
+    kept, current = [], None
+    for line in open(path).read().splitlines():
+        if line.startswith("## "):
+            current = None if line in ours else []
+            if current is not None:
+                kept.append(current)
+        if current is not None:
+            current.append(line)
+    return "".join("\n" + "\n".join(section).rstrip("\n") + "\n" for section in kept)
 
 
 if __name__ == "__main__":
