@@ -370,8 +370,16 @@ void Registry::prepared(const FunctionVersionPtr& f, const Status& result) {
       done->last_update_status = "Failed";
       done->last_update_reason = result.message();
       done->last_update_reason_code = result.type();
+      bool is_new = e.serving->revision_id == f->revision_id;  // a new function: nothing older
+      if (is_new && result.type().rfind("FunctionError", 0) != 0) {
+        // Kiln could not set the function up (no capacity, an internal error), as
+        // opposed to the function's own init failing, which its invokes report.
+        done->state = "Failed";
+        done->state_reason = result.message();
+        done->state_reason_code = result.type();
+      }
       e.latest = done;
-      if (e.serving->revision_id == f->revision_id) e.serving = done;  // a new function: nothing older
+      if (is_new) e.serving = done;
     }
     if (Status s = commit({f->account_id, f->name}, std::move(e)); !s.ok()) {
       log::error("cannot record the end of an update of " + f->arn() + ": " + s.message());

@@ -515,10 +515,19 @@ size_t mount_count() {
 }
 
 // Its own suite, so that no other backend (and no pool refilling in the background) is
-// alive while it counts: a backend with a shell pool, 500 sandboxes and the backend's
+// alive while it counts: a backend with a shell pool, 2,000 sandboxes and the backend's
 // destruction must leave fds, mounts, cgroups, state files and child processes exactly
-// as they were.
-TEST(JailLeakTest, FiveHundredSandboxesLeaveNothingBehind) {
+// as they were, and Kiln's own memory where it was (within the allocator's slack).
+size_t resident_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
+  }
+  return 0;
+}
+
+TEST(JailLeakTest, TwoThousandSandboxesLeaveNothingBehind) {
   TempDir state, code, runtime;
   auto layout = CgroupLayout::detect("/sys/fs/cgroup", [] {
     std::ifstream in("/proc/self/cgroup");
@@ -537,9 +546,11 @@ TEST(JailLeakTest, FiveHundredSandboxesLeaveNothingBehind) {
   make_jail_backend(o);  // warm up: the state dir's skeleton, lazily opened files
   const size_t fds = count_entries("/proc/self/fd", false), mounts = mount_count(),
                cgroups = cgroup_dirs(), files = count_entries(state.path(), true);
+  size_t rss_after_first_hundred = 0;
   {
     auto backend = make_jail_backend(o);
-    for (int i = 0; i < 500; ++i) {
+    for (int i = 0; i < 2000; ++i) {
+      if (i == 100) rss_after_first_hundred = resident_kib();
       SandboxSpec s;
       s.id = "leak-" + std::to_string(::getpid()) + "-" + std::to_string(i);
       s.tenant = i % 2 ? "tenant-a" : "tenant-b";
@@ -556,6 +567,9 @@ TEST(JailLeakTest, FiveHundredSandboxesLeaveNothingBehind) {
   EXPECT_EQ(mount_count(), mounts);
   EXPECT_EQ(cgroup_dirs(), cgroups);
   EXPECT_EQ(count_entries(state.path(), true), files);
+  // Growth after the first hundred would be a per-sandbox leak: 1,900 sandboxes leaking
+  // even 1 KiB each would pass 1.8 MiB.
+  EXPECT_LT(resident_kib(), rss_after_first_hundred + 1024) << "Kiln's memory grew with every sandbox";
   siginfo_t info{};
   EXPECT_EQ(::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | __WALL), -1);  // no child left
   EXPECT_EQ(errno, ECHILD);

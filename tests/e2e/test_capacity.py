@@ -110,7 +110,18 @@ class RefusalTest(CapacityBase):
         self.assertServing()
 
     def test_a_function_larger_than_the_host_is_refused(self):
-        huge = self.make(512)
+        huge, _ = self.create_function(harness.python_zip(functions.PYTHON), PY, HANDLER,
+                                       MemorySize=512, Timeout=30, wait=False)
+        # Kiln could not set it up: State Failed with the reason, as Lambda reports a
+        # function it cannot provision.
+        deadline = time.monotonic() + 30
+        while True:
+            cfg = self.lam.get_function_configuration(FunctionName=huge)
+            if cfg["State"] != "Pending" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual((cfg["State"], cfg.get("StateReasonCode")), ("Failed", "InsufficientCapacity"), cfg)
+        self.assertTrue(cfg.get("StateReason"))
         err = self.assertClientError(lambda: self.lam.invoke(FunctionName=huge, Payload=b"{}"),
                                      "TooManyRequestsException", status=429)
         self.assertEqual(err.response.get("Reason"), "ConcurrentInvocationLimitExceeded")
