@@ -1,4 +1,5 @@
 #include "api/concurrency_operations.h"
+#include "api/control_helpers.h"
 
 #include <nlohmann/json.hpp>
 
@@ -10,8 +11,6 @@ using nlohmann::json;
 
 namespace {
 
-ControlResult ok_json(int status, const json& body) { return {Status::Ok(), status, body.dump()}; }
-ControlResult failed(Status s) { return {std::move(s), 0, ""}; }
 
 Status validation(const std::string& value, const std::string& constraint) {
   return {400, "ValidationException",
@@ -19,10 +18,6 @@ Status validation(const std::string& value, const std::string& constraint) {
           "constraint: " + constraint};
 }
 
-std::string query(const RouteMatch& m, const char* key) {
-  auto it = m.query.find(key);
-  return it == m.query.end() ? std::string() : it->second;
-}
 
 // The function a FunctionName parameter names, by its canonical name. Reservations are
 // per function, so a qualifier is refused.

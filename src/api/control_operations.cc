@@ -1,4 +1,5 @@
 #include "api/control_operations.h"
+#include "api/control_helpers.h"
 
 #include <nlohmann/json.hpp>
 
@@ -14,22 +15,8 @@ using nlohmann::json;
 
 namespace {
 
-ControlResult ok_json(int status, const json& body) { return {Status::Ok(), status, body.dump()}; }
-ControlResult failed(Status s) { return {std::move(s), 0, ""}; }
 
-StatusOr<json> parse_body(const std::string& body) {
-  if (body.empty()) return json::object();
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return InvalidRequestContent("Could not parse request body into json: the body is not a JSON object");
-  }
-  return j;
-}
 
-std::string query(const RouteMatch& m, const char* key) {
-  auto it = m.query.find(key);
-  return it == m.query.end() ? std::string() : it->second;
-}
 
 ControlResult get_function(const RouteMatch& m, const ControlContext& ctx, bool configuration_only) {
   auto f = ctx.registry.configuration(ctx.account, m.params.at("FunctionName"), query(m, "Qualifier"));

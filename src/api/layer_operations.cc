@@ -1,4 +1,5 @@
 #include "api/layer_operations.h"
+#include "api/control_helpers.h"
 
 #include <nlohmann/json.hpp>
 
@@ -13,13 +14,7 @@ namespace {
 constexpr const char* kOperations[] = {"PublishLayerVersion", "GetLayerVersion",   "GetLayerVersionByArn",
                                        "ListLayers",          "ListLayerVersions", "DeleteLayerVersion"};
 
-ControlResult ok_json(int status, const json& body) { return {Status::Ok(), status, body.dump()}; }
-ControlResult failed(Status s) { return {std::move(s), 0, ""}; }
 
-std::string query(const RouteMatch& m, const char* key) {
-  auto it = m.query.find(key);
-  return it == m.query.end() ? std::string() : it->second;
-}
 
 std::string param(const RouteMatch& m, const char* key) {
   auto it = m.params.find(key);

@@ -1,4 +1,5 @@
 #include "api/provisioned_operations.h"
+#include "api/control_helpers.h"
 
 #include <nlohmann/json.hpp>
 
@@ -11,13 +12,7 @@ using nlohmann::json;
 
 namespace {
 
-ControlResult ok_json(int status, const json& body) { return {Status::Ok(), status, body.dump()}; }
-ControlResult failed(Status s) { return {std::move(s), 0, ""}; }
 
-std::string query(const RouteMatch& m, const char* key) {
-  auto it = m.query.find(key);
-  return it == m.query.end() ? std::string() : it->second;
-}
 
 Status not_found() {
   return {404, "ProvisionedConcurrencyConfigNotFoundException", "No Provisioned Concurrency Config found for this function"};

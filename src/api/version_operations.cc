@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/control_operations.h"
+#include "api/control_helpers.h"
 #include "common/crypto.h"
 
 namespace kiln::api {
@@ -10,22 +11,8 @@ using nlohmann::json;
 
 namespace {
 
-ControlResult ok_json(int status, const json& body) { return {Status::Ok(), status, body.dump()}; }
-ControlResult failed(Status s) { return {std::move(s), 0, ""}; }
 
-std::string query(const RouteMatch& m, const char* key) {
-  auto it = m.query.find(key);
-  return it == m.query.end() ? std::string() : it->second;
-}
 
-StatusOr<json> parse_body(const std::string& body) {
-  if (body.empty()) return json::object();
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return InvalidRequestContent("Could not parse request body into json: the body is not a JSON object");
-  }
-  return j;
-}
 
 json alias_json(const registry::Alias& a, const std::string& arn) {
   json out = {{"AliasArn", arn}, {"Name", a.name}, {"FunctionVersion", a.function_version},
