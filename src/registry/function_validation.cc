@@ -224,6 +224,14 @@ Status apply_configuration(const json& req, bool create, FunctionVersion* f) {
   return Status::Ok();
 }
 
+Status check_revision(const json& req, const std::string& current) {
+  auto rev = req.find("RevisionId");
+  if (rev == req.end() || !rev->is_string() || *rev == current) return Status::Ok();
+  return PreconditionFailed(
+      "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to "
+      "retrieve the latest Revision Id");
+}
+
 std::string lambda_timestamp_now() {
   auto now = std::chrono::system_clock::now();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;

@@ -301,11 +301,7 @@ StatusOr<FunctionVersionPtr> Registry::replace(const std::string& account, const
   const FunctionVersionPtr& old = entry.latest;
   if (old->last_update_status == "InProgress") return update_in_progress(*old);
   auto f = std::make_shared<FunctionVersion>(*old);
-  if (auto rev = req.find("RevisionId"); rev != req.end() && rev->is_string() && *rev != f->revision_id) {
-    return PreconditionFailed(
-        "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to "
-        "retrieve the latest Revision Id");
-  }
+  if (Status s = check_revision(req, f->revision_id); !s.ok()) return s;
   if (code) {
     if (Status s = only_zipfile(req); !s.ok()) return s;
     if (!req.contains("ZipFile")) return InvalidParameterValue("Please provide a source for function code (ZipFile).");

@@ -155,6 +155,8 @@ class Registry {
 // Validation of CreateFunction / UpdateFunctionConfiguration fields into `f`.
 // `create` = all required fields must be present.
 Status apply_configuration(const nlohmann::json& request, bool create, FunctionVersion* f);
+// PreconditionFailedException when the request carries a RevisionId other than `current`.
+Status check_revision(const nlohmann::json& request, const std::string& current);
 // Now, as Lambda's LastModified ("2026-11-28T04:30:00.000+0000").
 std::string lambda_timestamp_now();
 std::string new_uuid();

@@ -52,11 +52,7 @@ StatusOr<FunctionVersionPtr> Registry::publish_version(const std::string& accoun
                                  ") is different from current CodeSha256 in $LATEST (" + latest->code_sha256 +
                                  "). Please try again.");
   }
-  if (auto rev = req.find("RevisionId"); rev != req.end() && rev->is_string() && *rev != latest->revision_id) {
-    return PreconditionFailed(
-        "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to "
-        "retrieve the latest Revision Id");
-  }
+  if (Status s = check_revision(req, latest->revision_id); !s.ok()) return s;
   std::string description = latest->description;
   if (auto d = req.find("Description"); d != req.end() && d->is_string()) {
     if (d->get_ref<const std::string&>().size() > 256) {
@@ -188,11 +184,7 @@ StatusOr<Alias> Registry::update_alias(const std::string& account, const std::st
   auto& [key, entry] = *found;
   auto it = entry.aliases.find(alias);
   if (it == entry.aliases.end()) return ResourceNotFound("Alias not found: " + alias_arn(account, key.second, alias));
-  if (auto rev = req.find("RevisionId"); rev != req.end() && rev->is_string() && *rev != it->second.revision_id) {
-    return PreconditionFailed(
-        "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to "
-        "retrieve the latest Revision Id");
-  }
+  if (Status s = check_revision(req, it->second.revision_id); !s.ok()) return s;
   Alias a = it->second;
   if (Status s = apply_alias_fields(req, entry.versions, &a); !s.ok()) return s;
   a.revision_id = new_uuid();
