@@ -190,6 +190,15 @@ int serve(const ServeOptions& o) {
       [&registry](const std::string& a, const std::string& f, const std::string& q) {
         return registry.configuration(a, f, q);
       });
+  registry.on_retired([&assignment, &registry, &store, provisioner](const registry::FunctionVersionPtr& old) {
+    assignment.retire_key(old->sandbox_key());
+    // A deleted function takes its provisioned concurrency configurations with it.
+    if (registry.configuration(old->account_id, old->name, "").ok()) return;
+    for (const auto& [qualifier, status] : provisioner->list(old->account_id, old->name)) {
+      provisioner->remove(old->account_id, old->name, qualifier);
+    }
+    if (Status s = store->delete_provisioned(old->account_id, old->name, ""); !s.ok()) log::warn(s.message());
+  });
 
   // Concurrency limits (src/concurrency): declared before the frontend, which borrows them.
   concurrency::Limiter limiter(o.concurrency_limit);

@@ -133,6 +133,26 @@ class ProvisionedConcurrencyTest(harness.KilnTestCase):
         _, log = self.invoke_tail(name, "live", {"action": "state"})
         self.assertIn("Init Duration", log, "the provisioned sandbox outlived its configuration")
 
+    def test_deleting_the_function_deletes_its_configurations(self):
+        name, version = self.make()
+        self.lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier=version,
+                                                    ProvisionedConcurrentExecutions=1)
+        self.wait_status(name, version, "READY")
+        self.lam.delete_function(FunctionName=name)
+        # A new function of the same name starts with none (and a restart restores none).
+        name2, version2 = self.make_named(name)
+        self.assertEqual(version2, version)
+        self.assertEqual(
+            self.lam.list_provisioned_concurrency_configs(FunctionName=name2)["ProvisionedConcurrencyConfigs"], [])
+        self.server.restart()
+        self.__class__.lam = self.server.client()
+        self.assertEqual(
+            self.lam.list_provisioned_concurrency_configs(FunctionName=name2)["ProvisionedConcurrencyConfigs"], [])
+
+    def make_named(self, name):
+        self.create_function(harness.python_zip(functions.PYTHON), PY, HANDLER, name=name, Timeout=30)
+        return name, self.lam.publish_version(FunctionName=name)["Version"]
+
     def test_init_failure_is_failed_with_a_reason(self):
         # Initializes as $LATEST (so the version can be published), fails as a version.
         name, version = self.make("import os\nif os.environ['AWS_LAMBDA_FUNCTION_VERSION'] != '$LATEST':\n"
