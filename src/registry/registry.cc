@@ -165,6 +165,15 @@ Status only_zipfile(const json& code) {
   return Status::Ok();
 }
 
+// Points f at stored code.
+void set_code(const CodeStore& code, const CodeInfo& info, FunctionVersion* f) {
+  f->code_hex = info.sha256_hex;
+  f->code_sha256 = info.sha256_base64;
+  f->code_size = info.zip_size;
+  f->code_dir = code.tree_path(f->code_hex);
+  f->code_unzipped_size = info.unzipped_size;
+}
+
 // Lambda's 250 MB unzipped limit counts the code and its layers together.
 Status check_total_size(const FunctionVersion& f) {
   uint64_t total = f.code_unzipped_size;
@@ -240,11 +249,7 @@ StatusOr<FunctionVersionPtr> Registry::create_function(const std::string& accoun
   if (find(account, f->name).ok()) return ResourceConflict("Function already exist: " + f->name);
   auto info = store_zip(code_, (*code)["ZipFile"]);
   if (!info.ok()) return info.status();
-  f->code_hex = info->sha256_hex;
-  f->code_sha256 = info->sha256_base64;
-  f->code_size = info->zip_size;
-  f->code_dir = code_.tree_path(f->code_hex);
-  f->code_unzipped_size = info->unzipped_size;
+  set_code(code_, *info, f.get());
   if (Status s = check_total_size(*f); !s.ok()) return s;
   f->revision_id = new_uuid();
   f->last_modified = lambda_timestamp_now();
@@ -311,11 +316,7 @@ StatusOr<FunctionVersionPtr> Registry::replace(const std::string& account, const
     }
     auto info = store_zip(code_, req["ZipFile"]);
     if (!info.ok()) return info.status();
-    f->code_hex = info->sha256_hex;
-    f->code_sha256 = info->sha256_base64;
-    f->code_size = info->zip_size;
-    f->code_dir = code_.tree_path(f->code_hex);
-    f->code_unzipped_size = info->unzipped_size;
+    set_code(code_, *info, f.get());
   } else {
     if (Status s = apply_configuration(req, /*create=*/false, f.get()); !s.ok()) return s;
     if (Status s = apply_layers(req, f.get()); !s.ok()) return s;

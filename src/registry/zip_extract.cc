@@ -30,6 +30,8 @@
 #include "common/log.h"
 #include "registry/code_store.h"
 
+#include "common/unique_fd.h"
+
 namespace kiln::registry {
 namespace {
 
@@ -47,28 +49,7 @@ Status unzip_error(const std::string& why) {
   return InvalidParameterValue(kCouldNotUnzip);
 }
 
-// Owns a file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.release()) {}
-  Fd& operator=(Fd&& o) noexcept {
-    reset(o.release());
-    return *this;
-  }
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release() { return std::exchange(fd_, -1); }
-  void reset(int fd = -1) {
-    // SAFETY: fd_ is owned by this object and closed once.
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
+using Fd = UniqueFd;
 
 // Makes the calling thread's locale C.UTF-8 while it lives, so that libarchive hands
 // out names flagged UTF-8 as their bytes instead of failing to convert them to ASCII.

@@ -1,35 +1,8 @@
-// An owned file descriptor: closed when the owner goes away. Move-only.
+// The sandbox layer's owned file descriptor: the common one (src/common/unique_fd.h).
 #pragma once
 
-#include <unistd.h>
-
-#include <utility>
+#include "common/unique_fd.h"
 
 namespace kiln::sandbox {
-
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) reset(std::exchange(o.fd_, -1));
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release() { return std::exchange(fd_, -1); }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
-
+using kiln::UniqueFd;
 }  // namespace kiln::sandbox
