@@ -114,8 +114,8 @@ def main():
         "",
         "- One printed line costs %+.0f µs at p50 (one-line vs the mean of the two quiet rows)." % (
             p50(one) - (p50(quiet) + p50(quiet2)) / 2),
-        "- The 1 MB printer's log group held %.1f MB on disk at the end, under a cap of %d MB "
-        "(KILN_LOG_MAX_BYTES_PER_FUNCTION); older segments were deleted as it wrote." % (kept / 1e6, LOG_CAP >> 20),
+        "- The 1 MB printer's log group held %.1f MiB on disk at the end, against a cap of %d MiB "
+        "(KILN_LOG_MAX_BYTES_PER_FUNCTION); older segments were deleted as it wrote." % (kept / 2**20, LOG_CAP >> 20),
         "- GET /metrics with these three functions: %.2f ms (best of 20), %d bytes." % (scrape, scrape_bytes),
         "",
     ])
