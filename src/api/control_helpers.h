@@ -7,10 +7,11 @@
 #include <string>
 
 #include "api/control_operations.h"
+#include "common/json_text.h"
 
 namespace kiln::api {
 
-inline ControlResult ok_json(int status, const nlohmann::json& body) { return {Status::Ok(), status, body.dump()}; }
+inline ControlResult ok_json(int status, const nlohmann::json& body) { return {Status::Ok(), status, json_text::dump(body)}; }
 inline ControlResult failed(Status s) { return {std::move(s), 0, ""}; }
 
 // A query parameter, or "" when absent.

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/crypto.h"
+#include "common/numbers.h"
 
 namespace kiln::api {
 
@@ -33,13 +34,13 @@ ControlResult list_functions(const RouteMatch& m, const ControlContext& ctx) {
   int64_t max_items = 50;
   std::string max = query(m, "MaxItems");
   if (!max.empty()) {
-    if (max.size() > 6 || max.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoll(max) < 1 || std::stoll(max) > 10000) {
+    auto n = parse_number<int64_t>(max);
+    if (!n || *n < 1 || *n > 10000) {
       return failed({400, "ValidationException",
                      "1 validation error detected: Value '" + max +
                          "' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000"});
     }
-    max_items = std::stoll(max);
+    max_items = *n;
   }
   std::string after;
   std::string marker = query(m, "Marker");

@@ -8,6 +8,7 @@
 #include "api/responses.h"
 #include "common/crypto.h"
 #include "common/log.h"
+#include "common/numbers.h"
 
 namespace kiln::api {
 
@@ -66,7 +67,37 @@ void Frontend::add_control_operation(const std::string& operation, ControlHandle
   control_ops_[operation] = std::move(handler);
 }
 
-void Frontend::post_control(std::function<void()> work) { asio::post(*control_pool_, std::move(work)); }
+void Frontend::post_control(std::function<void()> work) {
+  asio::post(*control_pool_, [work = std::move(work)] {
+    // Work posted by services answers its own request; an exception that escapes it
+    // is logged and the process goes on (the request then gets no answer from it).
+    try {
+      work();
+    } catch (const std::exception& e) {
+      log::error(std::string("control pool: posted work threw: ") + e.what());
+    } catch (...) {
+      log::error("control pool: posted work threw");
+    }
+  });
+}
+
+void Frontend::post_call(std::shared_ptr<Call> call, std::function<void(const std::shared_ptr<Call>&)> work) {
+  asio::post(*control_pool_, [call = std::move(call), work = std::move(work)] {
+    // Exception boundary for one request's work off the event loop: it answers
+    // ServiceException (the responder drops it if the work already answered).
+    const auto failed = [&call](std::string_view what) {
+      log::error("frontend: request " + call->request_id + " threw: " + std::string(what));
+      if (call->responder) call->fail(ServiceError("Kiln failed to handle the request."));
+    };
+    try {
+      work(call);
+    } catch (const std::exception& e) {
+      failed(e.what());
+    } catch (...) {
+      failed("unknown exception");
+    }
+  });
+}
 
 void Frontend::add_service(const std::string& service, ServiceHandler handler) {
   services_[service] = std::move(handler);
@@ -104,7 +135,7 @@ void Frontend::dispatch(std::shared_ptr<Call> call) {
     return call->fail({501, "NotImplementedException",
                        "Kiln does not implement the Lambda operation " + op + " yet."});
   }
-  asio::post(*control_pool_, [this, call = std::move(call)]() mutable { control(std::move(call)); });
+  post_call(std::move(call), [this](const std::shared_ptr<Call>& c) { control(c); });
 }
 
 void Frontend::control(std::shared_ptr<Call> call) {
@@ -149,8 +180,8 @@ void Frontend::download_code(std::shared_ptr<Call> call) {
   std::string want = crypto::hex(crypto::hmac_sha256(deps_.url_secret, path + "?" + expires));
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                     std::chrono::system_clock::now().time_since_epoch()).count();
-  bool fresh = !expires.empty() && expires.size() < 20 &&
-               expires.find_first_not_of("0123456789") == std::string::npos && std::stoll(expires) >= now;
+  auto expires_at = parse_number<int64_t>(expires);
+  bool fresh = expires_at && *expires_at >= now;
   if (!crypto::equal_constant_time(want, signature) || !fresh) {
     return call->fail({403, "AccessDenied", "The code link is invalid or has expired."});
   }
@@ -163,7 +194,7 @@ void Frontend::download_code(std::shared_ptr<Call> call) {
   if (hex.find_first_not_of("0123456789abcdef") != std::string::npos || !deps_.code.contains(hex)) {
     return call->fail(ResourceNotFound("no such code"));
   }
-  asio::post(*control_pool_, [this, call, hex] {
+  post_call(std::move(call), [this, hex](const std::shared_ptr<Call>& call) {
     std::string zip;
     if (!read_file(deps_.code.zip_path(hex), &zip)) return call->fail(ServiceError("cannot read code"));
     net::Response r(http::status::ok, 11);

@@ -85,6 +85,8 @@ class Frontend {
   struct Call;
   void dispatch(std::shared_ptr<Call> call);
   void control(std::shared_ptr<Call> call);
+  // Runs work(call) on the control pool; an exception it throws answers the call 500.
+  void post_call(std::shared_ptr<Call> call, std::function<void(const std::shared_ptr<Call>&)> work);
   void invoke(std::shared_ptr<Call> call);
   void invoke_async(std::shared_ptr<Call> call);
   void run_invoke(std::shared_ptr<Call> call, registry::FunctionVersionPtr f, std::string request_id,

@@ -5,6 +5,7 @@
 
 #include "api/call.h"
 #include "common/crypto.h"
+#include "common/json_text.h"
 #include "worker/capacity.h"
 
 namespace kiln::api {
@@ -26,7 +27,7 @@ worker::InvokeResult throttled(concurrency::Refusal refusal) {
 // TooManyRequestsException with the Reason field, as Lambda words it.
 net::Response throttle_response(const worker::InvokeResult& r, const std::string& request_id) {
   nlohmann::json body = {{"Reason", r.payload}, {"Type", "User"}, {"message", r.status.message()}};
-  net::Response resp = json_response(429, body.dump(), request_id);
+  net::Response resp = json_response(429, json_text::dump(body), request_id);
   resp.set("x-amzn-ErrorType", r.status.type());
   return resp;
 }
@@ -215,7 +216,7 @@ void Frontend::execute(registry::FunctionVersionPtr f, worker::InvokeRequest ir,
             // The function's own fault (e.g. no bootstrap): a function error, as Lambda answers.
             nlohmann::json doc = {{"errorType", s.type()},
                                   {"errorMessage", "RequestId: " + ir.request_id + " Error: " + s.message()}};
-            r.payload = doc.dump();
+            r.payload = json_text::dump(doc);
             r.function_error = "Unhandled";
           } else {
             r.status = s;

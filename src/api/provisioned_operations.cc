@@ -5,6 +5,7 @@
 
 #include "api/frontend.h"
 #include "common/log.h"
+#include "common/numbers.h"
 
 namespace kiln::api {
 
@@ -115,13 +116,13 @@ ControlResult list(registry::Store& store, worker::Provisioner& p, const RouteMa
   std::string marker = query(m, "Marker");
   size_t max = 50;
   if (std::string mi = query(m, "MaxItems"); !mi.empty()) {
-    if (mi.size() > 2 || mi.find_first_not_of("0123456789") != std::string::npos || std::stoul(mi) < 1 ||
-        std::stoul(mi) > 50) {
+    auto n = parse_number<size_t>(mi);
+    if (!n || *n < 1 || *n > 50) {
       return failed({400, "ValidationException",
                      "1 validation error detected: Value '" + mi + "' at 'maxItems' failed to satisfy constraint: "
                      "Member must have value between 1 and 50"});
     }
-    max = std::stoul(mi);
+    max = *n;
   }
   std::string last, next;
   for (const auto& [qualifier, s] : p.list(ctx.account, t->function)) {

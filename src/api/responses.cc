@@ -1,4 +1,5 @@
 #include "api/responses.h"
+#include "common/json_text.h"
 
 #include <boost/beast/http/field.hpp>
 #include <nlohmann/json.hpp>
@@ -18,7 +19,7 @@ net::Response json_response(int status, std::string body, const std::string& req
 net::Response error_response(const Status& status, const std::string& request_id) {
   nlohmann::json body = {{"Type", status.http_status() < 500 ? "User" : "Service"},
                          {"message", status.message()}};
-  net::Response r = json_response(status.http_status(), body.dump(), request_id);
+  net::Response r = json_response(status.http_status(), json_text::dump(body), request_id);
   r.set("x-amzn-ErrorType", status.type());
   return r;
 }

@@ -1,9 +1,10 @@
 // Lambda operations on versions, aliases and tags.
 #include <nlohmann/json.hpp>
 
-#include "api/control_operations.h"
 #include "api/control_helpers.h"
+#include "api/control_operations.h"
 #include "common/crypto.h"
+#include "common/numbers.h"
 
 namespace kiln::api {
 
@@ -28,23 +29,23 @@ StatusOr<std::pair<size_t, size_t>> page(const RouteMatch& m, size_t total) {
   size_t max_items = 50;
   std::string max = query(m, "MaxItems");
   if (!max.empty()) {
-    if (max.size() > 6 || max.find_first_not_of("0123456789") != std::string::npos || std::stoul(max) < 1 ||
-        std::stoul(max) > 10000) {
+    auto n = parse_number<size_t>(max);
+    if (!n || *n < 1 || *n > 10000) {
       return Status(400, "ValidationException",
                     "1 validation error detected: Value '" + max +
                         "' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000");
     }
-    max_items = std::stoul(max);
+    max_items = *n;
   }
   size_t start = 0;
   std::string marker = query(m, "Marker");
   if (!marker.empty()) {
     std::string decoded;
-    if (!crypto::base64_decode(marker, &decoded) || decoded.empty() || decoded.size() > 9 ||
-        decoded.find_first_not_of("0123456789") != std::string::npos || std::stoul(decoded) > total) {
+    std::optional<size_t> n;
+    if (!crypto::base64_decode(marker, &decoded) || !(n = parse_number<size_t>(decoded)) || *n > total) {
       return InvalidParameterValue("Invalid marker: " + marker);
     }
-    start = std::stoul(decoded);
+    start = *n;
   }
   return std::make_pair(start, std::min(total, start + max_items));
 }

@@ -5,6 +5,7 @@
 #include "api/admin.h"
 #include "api/frontend.h"
 #include "async/async_service.h"
+#include "common/numbers.h"
 #include "registry/registry.h"
 
 namespace kiln::async {
@@ -22,7 +23,7 @@ StatusOr<int64_t> read_id(const json& args) {
   if (it->is_number_integer()) return it->get<int64_t>();
   if (it->is_string()) {
     const std::string& s = it->get_ref<const std::string&>();
-    if (!s.empty() && s.size() < 19 && s.find_first_not_of("0123456789") == std::string::npos) return std::stoll(s);
+    if (auto n = parse_number<int64_t>(s); n && *n >= 0) return *n;
   }
   return InvalidParameterValue("Id must be a dead letter's Id, as ListDeadLetters gives it.");
 }

@@ -152,8 +152,25 @@ void AsyncService::run_due() {
       if (!id) return;
       e = meta_.at(*id);
     }
-    dispatch(std::move(e));
+    guarded(e, [&] { dispatch(e); });
   }
+}
+
+void AsyncService::guarded(const EventRecord& e, const std::function<void()>& step) {
+  // Exception boundary for one event: it is retried later like a platform error; the
+  // poller and every other event go on.
+  try {
+    step();
+    return;
+  } catch (const std::exception& x) {
+    log::error("async: handling event " + e.request_id + " threw: " + x.what());
+  } catch (...) {
+    log::error("async: handling event " + e.request_id + " threw");
+  }
+  EventRecord again = e;
+  again.in_flight = false;
+  again.next_ms = clock_.now_ms() + platform_error_delay_ms(++again.platform_errors, options_.retry_base_ms);
+  release(e.id, again, std::nullopt);
 }
 
 void AsyncService::wait_idle() {
@@ -191,18 +208,22 @@ void AsyncService::dispatch(EventRecord e) {
   }
   ++e.attempts;
   store_->mark_in_flight(e.id, e.attempts, [this, e, payload = std::move(*payload)](Status s) mutable {
-    if (!s.ok()) {  // not durable: do not run it; try again later
-      log::error("async: cannot record attempt of " + e.request_id + ": " + s.message());
-      --e.attempts;
-      e.next_ms = clock_.now_ms() + platform_error_delay_ms(1, options_.retry_base_ms);
-      return release(e.id, e, std::nullopt);
-    }
-    std::string copy = payload;
-    invoker_(e.account_id, e.function_arn, e.qualifier, std::move(copy), e.request_id,
-             [this, e, payload = std::move(payload)](worker::InvokeResult r, const std::string& version) mutable {
-               attempt_done(std::move(e), std::move(payload), std::move(r), version);
-             });
+    guarded(e, [&] { start_attempt(e, std::move(payload), s); });
   });
+}
+
+void AsyncService::start_attempt(EventRecord e, std::string payload, const Status& s) {
+  if (!s.ok()) {  // not durable: do not run it; try again later
+    log::error("async: cannot record attempt of " + e.request_id + ": " + s.message());
+    --e.attempts;
+    e.next_ms = clock_.now_ms() + platform_error_delay_ms(1, options_.retry_base_ms);
+    return release(e.id, e, std::nullopt);
+  }
+  std::string copy = payload;
+  invoker_(e.account_id, e.function_arn, e.qualifier, std::move(copy), e.request_id,
+           [this, e, payload = std::move(payload)](worker::InvokeResult r, const std::string& version) mutable {
+             guarded(e, [&] { attempt_done(e, std::move(payload), std::move(r), version); });
+           });
 }
 
 }  // namespace kiln::async

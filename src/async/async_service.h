@@ -95,6 +95,11 @@ class AsyncService : public api::AsyncSink {
   void run_poller();
   void add_ready(const EventRecord& meta);  // requires mu_
   void dispatch(EventRecord e);
+  // Runs the attempt once its start is durable (s ok) or reschedules it.
+  void start_attempt(EventRecord e, std::string payload, const Status& s);
+  // Runs one step of event e; if it throws, logs it and reschedules e as after a
+  // platform error. Input never stops the poller.
+  void guarded(const EventRecord& e, const std::function<void()>& step);
   void attempt_done(EventRecord e, std::string payload, worker::InvokeResult r, const std::string& version);
   // Settles an event for good: destination record or dead letter, then removal.
   void settle(EventRecord e, const std::string& payload, const std::string& condition,

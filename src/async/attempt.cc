@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "async/async_service.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "registry/registry.h"
 
@@ -26,7 +27,7 @@ OutcomeKind classify(const worker::InvokeResult& r) {
 std::string describe(const worker::InvokeResult& r) {
   std::string s = !r.status.ok() ? r.status.type() + ": " + r.status.message() : r.payload;
   if (s.size() > kMaxLastError) s.resize(kMaxLastError);
-  return s;
+  return json_text::valid_utf8(s);  // shown by ListDeadLetters; the cut may split a character
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <future>
 
+#include "common/log.h"
+
 namespace kiln::async {
 
 namespace {
@@ -226,7 +228,13 @@ void EventStore::commit_batch(std::vector<Write>& batch) {
     for (auto& r : results) r = failure;
   }
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (batch[i].done) batch[i].done(results[i]);
+    if (!batch[i].done) continue;
+    // Boundary: a callback that throws fails its own event, never the writer thread.
+    try {
+      batch[i].done(results[i]);
+    } catch (const std::exception& e) {
+      log::error(std::string("async: an event store callback threw: ") + e.what());
+    }
   }
 }
 

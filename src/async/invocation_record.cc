@@ -4,17 +4,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_text.h"
+
 namespace kiln::async {
 
 using nlohmann::json;
 
-namespace {
-json embed(const std::string& text) {
-  json j = json::parse(text, nullptr, false);
-  if (j.is_discarded()) return text;
-  return j;
-}
-}  // namespace
 
 std::string iso8601_ms(int64_t epoch_ms) {
   std::time_t secs = static_cast<std::time_t>(epoch_ms / 1000);
@@ -27,24 +22,24 @@ std::string iso8601_ms(int64_t epoch_ms) {
 }
 
 std::string invocation_record(const RecordInput& in) {
-  json record = {
-      {"version", "1.0"},
-      {"timestamp", iso8601_ms(in.now_ms)},
-      {"requestContext",
-       {{"requestId", in.request_id},
-        {"functionArn", in.qualified_function_arn},
-        {"condition", in.condition},
-        {"approximateInvokeCount", in.approximate_invoke_count}}},
-      {"requestPayload", embed(in.request_payload.empty() ? "{}" : in.request_payload)},
-  };
+  // Payloads are bytes from callers and functions: spliced in as text, never parsed
+  // into a DOM (no recursion on their depth, no throwing on their encoding).
+  json context = {{"requestId", in.request_id},
+                  {"functionArn", in.qualified_function_arn},
+                  {"condition", in.condition},
+                  {"approximateInvokeCount", in.approximate_invoke_count}};
+  std::string out = R"({"version":"1.0","timestamp":)" + json_text::dump(iso8601_ms(in.now_ms)) +
+                    R"(,"requestContext":)" + json_text::dump(context) + R"(,"requestPayload":)" +
+                    json_text::embed(in.request_payload.empty() ? "{}" : in.request_payload);
   if (in.response) {
     json rc = {{"statusCode", in.response->status_code}};
     if (!in.response->executed_version.empty()) rc["executedVersion"] = in.response->executed_version;
     if (!in.response->function_error.empty()) rc["functionError"] = in.response->function_error;
-    record["responseContext"] = rc;
-    if (in.response->payload) record["responsePayload"] = embed(*in.response->payload);
+    out += R"(,"responseContext":)" + json_text::dump(rc);
+    if (in.response->payload) out += R"(,"responsePayload":)" + json_text::embed(*in.response->payload);
   }
-  return record.dump();
+  out += "}";
+  return out;
 }
 
 }  // namespace kiln::async

@@ -25,8 +25,9 @@ struct RecordInput {
   std::optional<AttemptResponse> response;  // nullopt when no attempt has a result
 };
 
-// The record as JSON text. JSON payloads are embedded as JSON; a response that is not
-// JSON is embedded as a string.
+// The record as JSON text (always valid JSON, whatever the payloads hold). A payload
+// that is valid JSON is embedded as its own bytes, at any depth; anything else is
+// embedded as a JSON string, invalid UTF-8 replaced by U+FFFD. Never throws.
 std::string invocation_record(const RecordInput& in);
 
 // "2019-11-14T18:16:05.568Z"

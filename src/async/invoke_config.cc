@@ -7,6 +7,8 @@
 
 #include "api/frontend.h"
 #include "common/crypto.h"
+#include "common/json_text.h"
+#include "common/numbers.h"
 
 namespace kiln::async {
 
@@ -181,14 +183,14 @@ api::ControlResult InvokeConfigs::put(const api::RouteMatch& m, const std::strin
   std::string qualified = (*f)->arn() + ":" + q;
   json record = c.to_json(qualified);
   Status s = write([&](EventStore::Done done) {
-    store_.put_config({ctx.account, (*f)->arn(), q, record.dump()}, std::move(done));
+    store_.put_config({ctx.account, (*f)->arn(), q, json_text::dump(record)}, std::move(done));
   });
   if (!s.ok()) return failed(s);
   {
     std::lock_guard lock(mu_);
     configs_[key] = c;
   }
-  return {Status::Ok(), 200, record.dump()};
+  return {Status::Ok(), 200, json_text::dump(record)};
 }
 
 api::ControlResult InvokeConfigs::fetch(const api::RouteMatch& m, const api::ControlContext& ctx) {
@@ -202,7 +204,7 @@ api::ControlResult InvokeConfigs::fetch(const api::RouteMatch& m, const api::Con
   if (it == configs_.end()) {
     return failed(ResourceNotFound("The function " + (*f)->arn() + ":" + q + " doesn't have an EventInvokeConfig"));
   }
-  return {Status::Ok(), 200, it->second.to_json((*f)->arn() + ":" + q).dump()};
+  return {Status::Ok(), 200, json_text::dump(it->second.to_json((*f)->arn() + ":" + q))};
 }
 
 api::ControlResult InvokeConfigs::remove(const api::RouteMatch& m, const api::ControlContext& ctx) {
@@ -230,11 +232,11 @@ api::ControlResult InvokeConfigs::list(const api::RouteMatch& m, const api::Cont
   if (!f.ok()) return failed(f.status());
   int64_t max_items = 50;
   if (std::string max = query(m, "MaxItems"); !max.empty()) {
-    if (max.size() > 6 || max.find_first_not_of("0123456789") != std::string::npos || std::stoll(max) < 1 ||
-        std::stoll(max) > 50) {
+    auto n = parse_number<int64_t>(max);
+    if (!n || *n < 1 || *n > 50) {
       return failed(validation(max, "maxItems", "Member must have value between 1 and 50"));
     }
-    max_items = std::stoll(max);
+    max_items = *n;
   }
   std::string after;
   if (std::string marker = query(m, "Marker"); !marker.empty() && !crypto::base64_decode(marker, &after)) {
@@ -257,7 +259,7 @@ api::ControlResult InvokeConfigs::list(const api::RouteMatch& m, const api::Cont
   }
   json out = {{"FunctionEventInvokeConfigs", items}};
   if (more) out["NextMarker"] = crypto::base64(last);
-  return {Status::Ok(), 200, out.dump()};
+  return {Status::Ok(), 200, json_text::dump(out)};
 }
 
 void InvokeConfigs::register_operations(api::Frontend& frontend) {

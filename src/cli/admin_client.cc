@@ -1,4 +1,5 @@
 #include "cli/admin_client.h"
+#include "common/json_text.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -81,7 +82,7 @@ StatusOr<AdminEndpoint> resolve_admin_endpoint(const std::string& url, const std
 
 StatusOr<json> call_admin(const AdminEndpoint& e, const std::string& action, const json& args) {
   std::string target = "/admin/" + action;
-  std::string body = args.dump();
+  std::string body = json_text::dump(args);
   std::string host = e.host + ":" + std::to_string(e.port);
   api::SignedRequest sr;
   sr.method = "POST";

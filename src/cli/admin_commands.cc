@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/admin_client.h"
+#include "common/json_text.h"
 
 namespace kiln::cli {
 
@@ -28,7 +29,7 @@ constexpr const char* kUsage =
 std::string text(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_null()) return "-";
-  return v.dump();
+  return json_text::dump(v);
 }
 
 // Prints rows as aligned columns under a header.
@@ -155,7 +156,7 @@ int run_admin_command(int argc, char** argv) {
   if (!out.ok()) return fail(out.status());
   const json& r = *out;
   if (o.json_out) {
-    std::printf("%s\n", r.dump(2).c_str());
+    std::printf("%s\n", r.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   }
   if (action == "Status") {

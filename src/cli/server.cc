@@ -232,8 +232,16 @@ int serve(const ServeOptions& o) {
                        std::string payload, std::string request_id, async::InvokeDone done) {
         asio::post(io, [&frontend, account, function_arn, qualifier, payload = std::move(payload),
                         request_id = std::move(request_id), done = std::move(done)]() mutable {
-          frontend.invoke_function(account, function_arn, qualifier, std::move(payload), std::move(request_id),
-                                   std::move(done));
+          // Boundary: an attempt that throws fails as a platform error (retried).
+          try {
+            frontend.invoke_function(account, function_arn, qualifier, std::move(payload), std::move(request_id),
+                                     done);
+          } catch (const std::exception& e) {
+            log::error(std::string("async: an attempt threw: ") + e.what());
+            worker::InvokeResult r;
+            r.status = ServiceError("Kiln failed to run the attempt.");
+            done(std::move(r), "");
+          }
         });
       },
       async::system_clock());
@@ -362,8 +370,23 @@ int serve(const ServeOptions& o) {
   // event-loop threads costs more than it gains on small hosts (docs/benchmarks.md).
   unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency() / 2);
   std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
-  io.run();
+  // Last exception boundary of the event loop: a handler that throws (a timer, a pipe
+  // watch) is logged and the loop goes on; requests have their own boundary that
+  // answers them (net::HttpServer, Frontend).
+  const auto run = [&io] {
+    for (;;) {
+      try {
+        io.run();
+        return;
+      } catch (const std::exception& e) {
+        log::error(std::string("event loop: a handler threw: ") + e.what());
+      } catch (...) {
+        log::error("event loop: a handler threw");
+      }
+    }
+  };
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back(run);
+  run();
   for (auto& t : pool) t.join();
   frontend.shutdown();
   assignment.retire_all();

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/crypto.h"
+#include "common/json_text.h"
 
 namespace kiln::logs {
 
@@ -51,7 +52,7 @@ std::string event_id(const EventKey& key) {
 
 std::string key_token(char kind, const EventKey& key) {
   nlohmann::json j = {std::string(1, kind), key.timestamp, key.stream, key.seq, key.offset};
-  return crypto::base64(j.dump());
+  return crypto::base64(json_text::dump(j));
 }
 
 bool parse_key_token(std::string_view token, char* kind, EventKey* key) {

@@ -5,6 +5,9 @@
 #include <algorithm>
 
 #include "api/frontend.h"
+#include "common/json_text.h"
+#include "common/log.h"
+#include "common/numbers.h"
 #include "logs/input.h"
 #include "logs/log_reader.h"
 
@@ -38,7 +41,7 @@ net::Response reply(int status, const std::string& body, const std::string& requ
 }
 
 net::Response error_reply(const Status& s, const std::string& request_id) {
-  net::Response r = reply(s.http_status(), json{{"__type", s.type()}, {"message", s.message()}}.dump(), request_id);
+  net::Response r = reply(s.http_status(), json_text::dump(json{{"__type", s.type()}, {"message", s.message()}}), request_id);
   r.set("x-amzn-ErrorType", s.type());
   return r;
 }
@@ -50,10 +53,9 @@ StatusOr<size_t> parse_index_token(const json& in) {
   if (it == in.end() || it->is_null()) return size_t{0};
   if (!it->is_string()) return InvalidParameter("The specified nextToken is not valid.");
   std::string t = it->get<std::string>();
-  if (t.size() < 2 || t.size() > 12 || t[0] != 'i' || t.find_first_not_of("0123456789", 1) != std::string::npos) {
-    return InvalidParameter("The specified nextToken is not valid.");
-  }
-  return static_cast<size_t>(std::stoull(t.substr(1)));
+  auto n = t.size() > 1 && t[0] == 'i' ? parse_number<size_t>(std::string_view(t).substr(1)) : std::nullopt;
+  if (!n) return InvalidParameter("The specified nextToken is not valid.");
+  return *n;
 }
 
 }  // namespace
@@ -87,9 +89,15 @@ void LogsService::attach(api::Frontend& frontend) {
     }
     frontend.post_control([this, op = target.substr(kTargetPrefix.size()), in = std::move(in),
                            account = caller.account_id, request_id, responder] {
-      auto out = call(op, in, account);
+      // Exception boundary: one request's failure answers that request only.
+      StatusOr<json> out = Status(500, "ServiceUnavailableException", "Kiln failed to handle the request.");
+      try {
+        out = call(op, in, account);
+      } catch (const std::exception& e) {
+        log::error("logs: " + op + " threw: " + e.what());
+      }
       if (!out.ok()) return responder->respond(error_reply(out.status(), request_id));
-      responder->respond(reply(200, out->dump(-1, ' ', false, json::error_handler_t::replace), request_id));
+      responder->respond(reply(200, json_text::dump(*out), request_id));
     });
   });
 }

@@ -9,9 +9,13 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <atomic>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <unordered_set>
+
+#include "common/log.h"
 
 namespace kiln::net {
 
@@ -23,6 +27,16 @@ using tcp = asio::ip::tcp;
 namespace {
 
 class Connection;
+
+// Lambda's ServiceException, the answer to a request whose handler threw. Built by hand:
+// it must not depend on anything that could throw again.
+Response internal_error_response() {
+  Response r(http::status::internal_server_error, 11);
+  r.set(http::field::content_type, "application/json");
+  r.set("x-amzn-ErrorType", "ServiceException");
+  r.body() = R"({"Type":"Service","message":"Kiln failed to handle the request."})";
+  return r;
+}
 
 }  // namespace
 
@@ -86,7 +100,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (ec) return shutdown();
     Request request = parser_->release();
     keep_alive_ = request.keep_alive();
-    handler_(std::move(request), std::make_shared<ConnectionResponder>(shared_from_this()));
+    auto responder = std::make_shared<ConnectionResponder>(shared_from_this());
+    // Exception boundary: input must never stop the process. A handler that throws
+    // answers 500 (unless it already answered) and the connection reads on.
+    try {
+      handler_(std::move(request), responder);
+    } catch (const std::exception& e) {
+      handler_failed(*responder, e.what());
+    } catch (...) {
+      handler_failed(*responder, "unknown exception");
+    }
+  }
+
+  void handler_failed(Responder& responder, std::string_view what) {
+    log::error("http: request handler threw (" + std::string(what) + "); answered 500 to " + peer_);
+    responder.respond(internal_error_response());
   }
 
   void do_write(Response response) {
@@ -115,11 +143,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   class ConnectionResponder : public Responder {
    public:
     explicit ConnectionResponder(std::shared_ptr<Connection> c) : conn_(std::move(c)) {}
-    void respond(Response response) override { conn_->write(std::move(response)); }
+    // Only the first answer is written (a handler that threw after handing the
+    // responder on may still answer later: that answer is dropped).
+    void respond(Response response) override {
+      if (answered_.exchange(true)) return;
+      conn_->write(std::move(response));
+    }
     std::string peer() const override { return conn_->peer(); }
 
    private:
     std::shared_ptr<Connection> conn_;
+    std::atomic<bool> answered_{false};
   };
 
   beast::tcp_stream stream_;

@@ -19,6 +19,7 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -355,6 +356,55 @@ TEST_F(HttpServerTest, StopRefusesNewConnections) {
   beast::error_code ec;
   s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
   EXPECT_EQ(ec, asio::error::connection_refused);
+}
+
+// The exception boundary: a handler that throws answers Lambda's ServiceException and
+// the same connection goes on serving.
+TEST_F(HttpServerTest, HandlerThatThrowsGets500AndConnectionKeepsWorking) {
+  start([](Request&& req, ResponderPtr responder) {
+    if (req.target() == "/throw") throw std::out_of_range("stoll");
+    if (req.target() == "/throw-int") throw 42;
+    echo()(std::move(req), std::move(responder));
+  });
+  tcp::socket s = connect();
+  beast::flat_buffer buf;
+  for (const char* target : {"/throw", "/ok", "/throw-int", "/ok"}) {
+    http::write(s, make_request(target, "x"));
+    beast::error_code ec;
+    auto r = read_response(s, buf, ec);
+    ASSERT_TRUE(r) << target << ": " << ec.message();
+    if (std::string_view(target).substr(0, 6) == "/throw") {
+      EXPECT_EQ(r->result(), http::status::internal_server_error);
+      EXPECT_EQ(r->at("x-amzn-ErrorType"), "ServiceException");
+      EXPECT_NE(r->body().find("\"Type\":\"Service\""), std::string::npos) << r->body();
+    } else {
+      EXPECT_EQ(r->result(), http::status::ok);
+      EXPECT_EQ(r->body(), "POST x");
+    }
+  }
+}
+
+// A handler that answered and then threw is answered once: the next response on the
+// connection belongs to the next request.
+TEST_F(HttpServerTest, HandlerThatAnsweredThenThrewIsAnsweredOnce) {
+  start([](Request&& req, ResponderPtr responder) {
+    std::string target(req.target());
+    echo()(std::move(req), responder);
+    if (target == "/answer-then-throw") throw std::runtime_error("late");
+  });
+  tcp::socket s = connect();
+  beast::flat_buffer buf;
+  beast::error_code ec;
+  http::write(s, make_request("/answer-then-throw", "a"));
+  auto r1 = read_response(s, buf, ec);
+  ASSERT_TRUE(r1) << ec.message();
+  EXPECT_EQ(r1->result(), http::status::ok);
+  http::write(s, make_request("/next", "b"));
+  auto r2 = read_response(s, buf, ec);
+  ASSERT_TRUE(r2) << ec.message();
+  EXPECT_EQ(r2->result(), http::status::ok);
+  EXPECT_EQ(r2->at("X-Target"), "/next");
+  EXPECT_EQ(r2->body(), "POST b");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "common/crypto.h"
+#include "common/numbers.h"
 #include "registry/layers.h"
 
 namespace kiln::registry {
@@ -160,10 +161,9 @@ StatusOr<std::string> parse_layer_name(const std::string& param, const std::stri
 }
 
 StatusOr<int64_t> parse_layer_version_number(const std::string& param) {
-  if (param.empty() || param.size() > 18 || param.find_first_not_of("0123456789") != std::string::npos) {
-    return validation(param, "versionNumber", "Member must be a number");
-  }
-  int64_t v = std::stoll(param);
+  auto n = parse_number<int64_t>(param);
+  if (!n || param.size() > 18) return validation(param, "versionNumber", "Member must be a number");
+  int64_t v = *n;
   if (v < 1) return validation(param, "versionNumber", "Member must have value greater than or equal to 1");
   return v;
 }
@@ -180,11 +180,11 @@ Status validate_list_query(const LayerListQuery& q, int64_t* max_items) {
   *max_items = 50;
   if (!q.max_items.empty()) {
     const std::string& m = q.max_items;
-    if (m.size() > 6 || m.find_first_not_of("0123456789") != std::string::npos || std::stoll(m) < 1 ||
-        std::stoll(m) > 50) {
+    auto n = parse_number<int64_t>(m);
+    if (!n || *n < 1 || *n > 50) {
       return validation(m, "maxItems", "Member must have value between 1 and 50");
     }
-    *max_items = std::stoll(m);
+    *max_items = *n;
   }
   return Status::Ok();
 }

@@ -13,6 +13,8 @@
 #include <regex>
 
 #include "common/crypto.h"
+#include "common/json_text.h"
+#include "common/numbers.h"
 
 namespace kiln::registry {
 
@@ -148,7 +150,7 @@ Status LayerStore::persist(const LayerVersion& v) {
                          -1, &st, nullptr) != SQLITE_OK) {
     return sqlite_error(db_, "persist");
   }
-  const std::string record = record_json(v).dump();
+  const std::string record = json_text::dump(record_json(v));
   sqlite3_bind_text(st, 1, v.account_id.data(), static_cast<int>(v.account_id.size()), SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 2, v.name.data(), static_cast<int>(v.name.size()), SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 3, v.version);
@@ -232,7 +234,9 @@ std::optional<ParsedVersionArn> parse_version_arn(const std::string& arn) {
       R"(arn:[a-zA-Z0-9-]+:lambda:([a-zA-Z0-9-]+):(\d{12}):layer:([a-zA-Z0-9_-]+):([0-9]{1,18}))");
   std::smatch m;
   if (arn.size() > 140 || !std::regex_match(arn, m, kArn)) return std::nullopt;
-  return ParsedVersionArn{m[1].str(), m[2].str(), m[3].str(), std::stoll(m[4].str())};
+  auto version = parse_number<int64_t>(m[4].str());
+  if (!version) return std::nullopt;
+  return ParsedVersionArn{m[1].str(), m[2].str(), m[3].str(), *version};
 }
 
 Status bad_version_arn(const std::string& arn, const char* field) {
@@ -289,11 +293,11 @@ StatusOr<LayerPage> LayerStore::list_versions(const std::string& account, const 
   int64_t before = INT64_MAX;
   if (!query.marker.empty()) {
     std::string decoded;
-    if (!crypto::base64_decode(query.marker, &decoded) || decoded.empty() || decoded.size() > 18 ||
-        decoded.find_first_not_of("0123456789") != std::string::npos) {
+    std::optional<int64_t> n;
+    if (!crypto::base64_decode(query.marker, &decoded) || !(n = parse_number<int64_t>(decoded)) || *n < 0) {
       return bad_marker(query.marker);
     }
-    before = std::stoll(decoded);
+    before = *n;
   }
   LayerPage page;
   std::lock_guard lock(mu_);

@@ -6,7 +6,9 @@
 #include <regex>
 
 #include "common/crypto.h"
+#include "common/json_text.h"
 #include "common/log.h"
+#include "common/numbers.h"
 
 namespace kiln::registry {
 
@@ -409,8 +411,8 @@ Status Registry::delete_function(const std::string& account, const std::string& 
       if (e.serving != e.latest) doomed.push_back(e.serving);
       for (auto& [n, v] : e.versions) doomed.push_back(v);
     } else {
-      if (q.find_first_not_of("0123456789") != std::string::npos || q.size() > 18 ||
-          !e.versions.count(std::stoull(q))) {
+      auto n = parse_number<uint64_t>(q);
+      if (!n || q.size() > 18 || !e.versions.count(*n)) {
         return not_found(region_, account, ref->name, q);
       }
       std::string users;
@@ -420,8 +422,8 @@ Status Registry::delete_function(const std::string& account, const std::string& 
       if (!users.empty()) {
         return ResourceConflict("Unable to delete version because the following aliases reference it: [" + users + "]");
       }
-      doomed.push_back(e.versions[std::stoull(q)]);
-      e.versions.erase(std::stoull(q));
+      doomed.push_back(e.versions[*n]);
+      e.versions.erase(*n);
       if (Status s = commit({account, ref->name}, std::move(e)); !s.ok()) return s;
     }
   }
@@ -455,8 +457,9 @@ StatusOr<FunctionVersionPtr> Registry::qualified(const Entry& e, const std::stri
                                                  bool for_invoke) const {
   if (q.empty() || q == kLatest) return for_invoke ? e.serving : e.latest;
   if (q.find_first_not_of("0123456789") == std::string::npos) {
-    if (q.size() > 18) return not_found(region_, account, name, q);
-    auto v = e.versions.find(std::stoull(q));
+    auto n = parse_number<uint64_t>(q);
+    if (!n || q.size() > 18) return not_found(region_, account, name, q);
+    auto v = e.versions.find(*n);
     if (v == e.versions.end()) return not_found(region_, account, name, q);
     return v->second;
   }
@@ -499,12 +502,12 @@ StatusOr<FunctionVersionPtr> Registry::resolve(const std::string& account, const
 
 Status Registry::commit(const Key& key, Entry e) {
   std::vector<std::pair<std::string, std::string>> rows;
-  rows.emplace_back(kLatest, record_json(*e.latest).dump());
-  if (e.serving && e.serving != e.latest) rows.emplace_back(kServing, record_json(*e.serving).dump());
+  rows.emplace_back(kLatest, json_text::dump(record_json(*e.latest)));
+  if (e.serving && e.serving != e.latest) rows.emplace_back(kServing, json_text::dump(record_json(*e.serving)));
   json aliases = json::array();
   for (const auto& [name, a] : e.aliases) aliases.push_back(alias_record(a));
-  rows.emplace_back(kEntry, json{{"last_version", e.last_version}, {"aliases", aliases}}.dump());
-  for (const auto& [n, v] : e.versions) rows.emplace_back(std::to_string(n), record_json(*v).dump());
+  rows.emplace_back(kEntry, json_text::dump(json{{"last_version", e.last_version}, {"aliases", aliases}}));
+  for (const auto& [n, v] : e.versions) rows.emplace_back(std::to_string(n), json_text::dump(record_json(*v)));
   if (Status s = store_.replace_function(key.first, key.second, rows); !s.ok()) return s;
   std::unique_lock lock(mu_);
   functions_[key] = std::move(e);

@@ -3,6 +3,7 @@
 
 #include <regex>
 
+#include "common/numbers.h"
 #include "registry/registry.h"
 
 namespace kiln::registry {
@@ -89,7 +90,8 @@ namespace {
 // Applies FunctionVersion / Description / RoutingConfig of a request to `a`.
 Status apply_alias_fields(const json& req, const std::map<uint64_t, FunctionVersionPtr>& versions, Alias* a) {
   auto exists = [&](const std::string& v) {
-    return v == "$LATEST" || (is_version_number(v) && versions.count(std::stoull(v)) > 0);
+    auto n = parse_number<uint64_t>(v);
+    return v == "$LATEST" || (is_version_number(v) && n && versions.count(*n) > 0);
   };
   if (auto v = req.find("FunctionVersion"); v != req.end() && !v->is_null()) {
     if (!v->is_string()) return InvalidRequestContent("Could not parse request body into json: FunctionVersion must be a string");

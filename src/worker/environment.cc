@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "common/json_text.h"
 #include "common/log.h"
 
 namespace kiln::worker {
@@ -39,9 +40,11 @@ net::Response runtime_error(http::status status, const std::string& type, const 
   return runtime_reply(status, R"({"errorMessage":")" + message + R"(","errorType":")" + type + R"("})");
 }
 
+// s as the inside of a JSON string; invalid UTF-8 (e.g. from a runtime's header)
+// becomes U+FFFD so the document stays valid JSON.
 std::string json_escape(std::string_view s) {
   std::string out;
-  for (char c : s) {
+  for (char c : json_text::valid_utf8(s)) {
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;

@@ -1,4 +1,5 @@
 #include "worker/log_store.h"
+#include "common/json_text.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -49,7 +50,7 @@ bool write_group_file(const fs::path& dir, const nlohmann::json& j) {
   fs::path tmp = dir / "group.json.tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << j.dump();
+    out << json_text::dump(j);
     if (!out) return false;
   }
   std::error_code ec;

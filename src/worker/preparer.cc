@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_text.h"
 #include "worker/worker.h"
 
 namespace kiln::worker {
@@ -14,12 +15,17 @@ Status as_update_failure(const Status& s) {
   if (s.type() == "Runtime.InitError" || s.type() == "Runtime.ExitError") code = "FunctionError.RuntimeInitError";
   if (s.type() == "Runtime.InitTimeout") code = "FunctionError.InitTimeout";
   if (s.type() == "Runtime.InvalidEntrypoint") code = "FunctionError.InvalidEntryPoint";
+  // The message may be the runtime's own error document: any bytes, any depth. The
+  // reason is stored and shown, so it is valid UTF-8 and never re-dumps deep input.
   std::string reason = s.message();
-  auto doc = nlohmann::json::parse(s.message(), nullptr, false);
+  auto doc = json_text::parse_bounded(s.message());
   if (doc.is_object() && doc.contains("errorMessage")) {
-    reason = doc.value("errorType", std::string("Runtime.Unknown")) + ": " + doc["errorMessage"].dump();
-    if (doc["errorMessage"].is_string()) reason = doc.value("errorType", std::string("Runtime.Unknown")) + ": " + doc["errorMessage"].get<std::string>();
+    const auto& type = doc["errorType"];
+    const auto& message = doc["errorMessage"];
+    reason = (type.is_string() ? type.get<std::string>() : std::string("Runtime.Unknown")) + ": " +
+             (message.is_string() ? message.get<std::string>() : json_text::dump(message));
   }
+  reason = json_text::valid_utf8(reason);
   return {400, code, reason};
 }
 

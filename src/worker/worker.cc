@@ -41,12 +41,22 @@ void Worker::create(registry::FunctionVersionPtr function,
   }
   live_++;
   asio::post(*create_pool_, [this, f = std::move(function), on_dead = std::move(on_dead), done = std::move(done)]() mutable {
-    auto env = create_now(f, std::move(on_dead));
+    // Exception boundary: a failure to create one sandbox fails that create only.
+    StatusOr<std::shared_ptr<Environment>> env = ServiceError("The execution environment could not be created.");
+    try {
+      env = create_now(f, std::move(on_dead));
+    } catch (const std::exception& e) {
+      log::error(std::string("worker: creating an execution environment threw: ") + e.what());
+    }
     if (!env.ok()) {
       live_--;
       reserved_mb_ -= f->memory_mb;
     }
-    done(std::move(env));
+    try {
+      done(std::move(env));
+    } catch (const std::exception& e) {
+      log::error(std::string("worker: a create callback threw: ") + e.what());
+    }
   });
 }
 
