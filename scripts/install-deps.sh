@@ -11,6 +11,9 @@ PKGS=(
   libseccomp-dev libcap-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light
+  # the fuzzing tier (fuzz/): clang, and libFuzzer, which Debian ships in libclang-rt-14-dev
+  # (only recommended by clang, and recommends are not installed here)
+  clang libclang-rt-14-dev
   # building aws-lambda-ric (npm) for the third-party Runtime API client test
   autoconf automake libtool make
   # runtimes and real clients

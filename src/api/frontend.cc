@@ -114,19 +114,6 @@ std::string request_id() {
   return r.substr(0, 8) + "-" + r.substr(8, 4) + "-" + r.substr(12, 4) + "-" + r.substr(16, 4) + "-" + r.substr(20);
 }
 
-std::string credential_scope_service(std::string_view authorization) {
-  // "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/lambda/aws4_request, ..."
-  size_t c = authorization.find("Credential=");
-  if (c == std::string_view::npos) return "lambda";
-  std::string_view scope = authorization.substr(c + 11);
-  scope = scope.substr(0, scope.find_first_of(", "));
-  size_t end = scope.rfind('/');
-  if (end == std::string_view::npos) return "lambda";
-  size_t start = scope.rfind('/', end - 1);
-  if (start == std::string_view::npos) return "lambda";
-  return std::string(scope.substr(start + 1, end - start - 1));
-}
-
 void Frontend::dispatch(std::shared_ptr<Call> call) {
   const std::string& op = call->match.operation;
   if (op == "Invoke") return invoke(std::move(call));

@@ -40,10 +40,6 @@ struct FrontendDeps {
 // A new request id (UUID v4 form), cheap enough for every request.
 std::string request_id();
 
-// The service named by a SigV4 Authorization header's credential scope ("lambda" when
-// it cannot be read: verification then refuses the request).
-std::string credential_scope_service(std::string_view authorization);
-
 // Everything borrowed in deps, and `io`, must outlive the frontend.
 class Frontend {
  public:

@@ -18,6 +18,9 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 using Header = std::pair<std::string_view, std::string_view>;
+// Request dates in whole seconds: a Clock::time_point (nanoseconds in 64 bits) cannot
+// hold the years past 2262 that a request may name.
+using Seconds = std::chrono::sys_seconds;
 
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
 constexpr std::string_view kTerminator = "aws4_request";
@@ -227,7 +230,7 @@ std::pair<std::string_view, std::string_view> split_target(std::string_view targ
 
 // ---- Dates. ----
 
-std::string format_amz_date(Clock::time_point t) {
+std::string format_amz_date(Seconds t) {
   auto day = std::chrono::floor<std::chrono::days>(t);
   std::chrono::year_month_day ymd(day);
   std::chrono::hh_mm_ss hms(std::chrono::floor<std::chrono::seconds>(t - day));
@@ -248,7 +251,7 @@ bool parse_digits(std::string_view s, int* out) {
   return !s.empty();
 }
 
-std::optional<Clock::time_point> make_time(int y, int mo, int d, int h, int mi, int s) {
+std::optional<Seconds> make_time(int y, int mo, int d, int h, int mi, int s) {
   std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(unsigned(mo)),
                                   std::chrono::day(unsigned(d))};
   if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;
@@ -257,7 +260,7 @@ std::optional<Clock::time_point> make_time(int y, int mo, int d, int h, int mi, 
 }
 
 // "20150830T123600Z".
-std::optional<Clock::time_point> parse_amz_date(std::string_view s) {
+std::optional<Seconds> parse_amz_date(std::string_view s) {
   int y, mo, d, h, mi, sec;
   if (s.size() != 16 || s[8] != 'T' || s[15] != 'Z' || !parse_digits(s.substr(0, 4), &y) ||
       !parse_digits(s.substr(4, 2), &mo) || !parse_digits(s.substr(6, 2), &d) ||
@@ -269,7 +272,7 @@ std::optional<Clock::time_point> parse_amz_date(std::string_view s) {
 
 // RFC 1123 in UTC: "Sun, 30 Aug 2015 12:36:00 GMT", or "... -0000" as botocore
 // (email.utils.formatdate) writes it.
-std::optional<Clock::time_point> parse_http_date(std::string_view s) {
+std::optional<Seconds> parse_http_date(std::string_view s) {
   static constexpr std::string_view kMonths = "JanFebMarAprMayJunJulAugSepOctNovDec";
   int y, d, h, mi, sec;
   std::string_view zone = s.size() > 25 ? s.substr(25) : std::string_view();
@@ -456,7 +459,7 @@ StatusOr<Authorization> parse_authorization(std::string_view header) {
 
 // AWS's wording: "Signature expired: 20150830T123600Z is now earlier than
 // 20150830T125100Z (20150830T130600Z - 15 min.)".
-Status check_skew(std::string_view amz_date, Clock::time_point date, Clock::time_point now) {
+Status check_skew(std::string_view amz_date, Seconds date, Seconds now) {
   if (date < now - kMaxSkew) {
     return InvalidSignature("Signature expired: " + std::string(amz_date) +
                             " is now earlier than " + format_amz_date(now - kMaxSkew) + " (" +
@@ -488,7 +491,7 @@ StatusOr<Principal> verify_sigv4(const SignedRequest& request, const CredentialL
 
   // The date: X-Amz-Date, else an RFC 1123 Date header (botocore sends either).
   std::string amz_date;
-  std::optional<Clock::time_point> date;
+  std::optional<Seconds> date;
   if (const std::string_view* x_amz_date = find_header(request, "x-amz-date")) {
     amz_date = trim(*x_amz_date);
     date = parse_amz_date(amz_date);
@@ -530,7 +533,7 @@ StatusOr<Principal> verify_sigv4(const SignedRequest& request, const CredentialL
         "from HTTP: '" + std::string(auth.date) + "' != '" + amz_date.substr(0, 8) +
         "', from '" + amz_date + "'.");
   }
-  if (Status s = check_skew(amz_date, *date, now); !s.ok()) return s;
+  if (Status s = check_skew(amz_date, *date, std::chrono::floor<std::chrono::seconds>(now)); !s.ok()) return s;
 
   // The payload hash the client signed: its X-Amz-Content-Sha256 (which must then be
   // the body's, or UNSIGNED-PAYLOAD), else the body's own.
@@ -558,6 +561,19 @@ StatusOr<Principal> verify_sigv4(const SignedRequest& request, const CredentialL
                                            credential->secret_access_key, region, service);
   if (!crypto::equal_constant_time(expected, auth.signature)) return SignatureMismatch();
   return Principal{credential->account_id, credential->access_key_id};
+}
+
+std::string credential_scope_service(std::string_view authorization) {
+  // "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/lambda/aws4_request, ..."
+  size_t c = authorization.find("Credential=");
+  if (c == std::string_view::npos) return "lambda";
+  std::string_view scope = authorization.substr(c + 11);
+  scope = scope.substr(0, scope.find_first_of(", "));
+  size_t end = scope.rfind('/');
+  if (end == std::string_view::npos || end == 0) return "lambda";
+  size_t start = scope.rfind('/', end - 1);
+  if (start == std::string_view::npos) return "lambda";
+  return std::string(scope.substr(start + 1, end - start - 1));
 }
 
 std::vector<std::pair<std::string, std::string>> sign_sigv4(

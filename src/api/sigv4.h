@@ -50,6 +50,10 @@ StatusOr<Principal> verify_sigv4(const SignedRequest& request, const CredentialL
                                  std::string_view region, std::string_view service,
                                  std::chrono::system_clock::time_point now);
 
+// The service named by a SigV4 Authorization header's credential scope ("lambda" when
+// it cannot be read: verification then refuses the request). Any bytes.
+std::string credential_scope_service(std::string_view authorization);
+
 // Signs a request: returns the headers to add (Authorization, X-Amz-Date,
 // X-Amz-Content-Sha256). `request.headers` must include Host. For clients Kiln owns
 // (benchmarks, tests, the kiln CLI); real compatibility is proven with real SDKs.

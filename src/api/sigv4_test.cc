@@ -419,6 +419,30 @@ TEST(SigV4Verify, FutureDateIsNotYetCurrent) {
             "20150830T123559Z (20150830T122059Z + 15 min.)");
 }
 
+// Regression (found by fuzz/sigv4_fuzz): a date past 2262 overflowed the nanosecond
+// clock (undefined behaviour). 2600-03-20T12:10:33Z wrapped around to within a second
+// of now, so the skew check let it through.
+TEST(SigV4Verify, DateBeyondTheClockIsNotYetCurrent) {
+  OwnedRequest r = Signed(Get("/"));
+  *r.header("X-Amz-Date") = "26000320T121033Z";
+  std::string* auth = r.header("Authorization");
+  auth->replace(auth->find("20150830"), 8, "26000320");
+  StatusOr<Principal> got = Verify(r);
+  ExpectError(got, 403, "InvalidSignatureException");
+  EXPECT_EQ(got.status().message().rfind("Signature not yet current: 26000320T121033Z is still later than", 0), 0u)
+      << got.status().message();
+}
+
+TEST(SigV4Verify, DateLongAgoIsExpired) {
+  OwnedRequest r = Signed(Get("/"));
+  *r.header("X-Amz-Date") = "00010101T000000Z";
+  std::string* auth = r.header("Authorization");
+  auth->replace(auth->find("20150830"), 8, "00010101");
+  StatusOr<Principal> got = Verify(r);
+  ExpectError(got, 403, "InvalidSignatureException");
+  EXPECT_EQ(got.status().message().rfind("Signature expired: 00010101T000000Z", 0), 0u) << got.status().message();
+}
+
 TEST(SigV4Verify, MissingAuthorizationIsMissingToken) {
   OwnedRequest r = Signed(Get("/"));
   r.remove("Authorization");
@@ -573,6 +597,22 @@ TEST(SigV4Verify, ConcurrentVerificationsAgree) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+TEST(CredentialScopeService, ReadsTheServiceOfTheScope) {
+  EXPECT_EQ(credential_scope_service(
+                "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/logs/aws4_request, SignedHeaders=host"),
+            "logs");
+  EXPECT_EQ(credential_scope_service("AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/lambda/aws4_request"),
+            "lambda");
+}
+
+TEST(CredentialScopeService, AnythingElseIsLambda) {
+  EXPECT_EQ(credential_scope_service(""), "lambda");
+  EXPECT_EQ(credential_scope_service("\xff\xfe"), "lambda");
+  EXPECT_EQ(credential_scope_service("Credential="), "lambda");
+  EXPECT_EQ(credential_scope_service("Credential=AKID"), "lambda");
+  EXPECT_EQ(credential_scope_service("Credential=/logs"), "lambda");  // no scope before the slash
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include "common/json_text.h"
 #include "common/log.h"
+#include "worker/runtime_api.h"
 
 namespace kiln::worker {
 
@@ -23,7 +24,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::string_view kPrefix = "/2018-06-01/runtime/";
 constexpr size_t kTailBytes = 4096;
 constexpr auto kInitLimit = std::chrono::seconds(10);  // Lambda's init phase limit
 
@@ -37,35 +37,8 @@ net::Response runtime_reply(http::status status, std::string body) {
 net::Response accepted() { return runtime_reply(http::status::accepted, R"({"status":"OK"})"); }
 
 net::Response runtime_error(http::status status, const std::string& type, const std::string& message) {
-  return runtime_reply(status, R"({"errorMessage":")" + message + R"(","errorType":")" + type + R"("})");
-}
-
-// s as the inside of a JSON string; invalid UTF-8 (e.g. from a runtime's header)
-// becomes U+FFFD so the document stays valid JSON.
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (char c : json_text::valid_utf8(s)) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
-std::string error_document(const std::string& type, const std::string& message) {
-  return R"({"errorType":")" + json_escape(type) + R"(","errorMessage":")" + json_escape(message) + R"("})";
+  return runtime_reply(status, R"({"errorMessage":")" + json_escape(message) + R"(","errorType":")" +
+                                   json_escape(type) + R"("})");
 }
 
 // Lambda's JSON log format: platform records as one JSON line each.
@@ -263,25 +236,13 @@ void Environment::arm_timer_locked(std::chrono::steady_clock::duration after, ui
 }
 
 void Environment::on_runtime_request(net::Request&& request, net::ResponderPtr responder) {
-  std::string_view target = request.target();
-  if (target.substr(0, kPrefix.size()) != kPrefix) {
-    return responder->respond(runtime_error(http::status::not_found, "UnknownPath", "not a Runtime API path"));
-  }
-  target.remove_prefix(kPrefix.size());
-  if (target == "invocation/next" && request.method() == http::verb::get) return handle_next(std::move(responder));
-  if (target == "init/error" && request.method() == http::verb::post) {
-    return handle_init_error(std::move(request), std::move(responder));
-  }
-  constexpr std::string_view kInvocation = "invocation/";
-  if (target.substr(0, kInvocation.size()) == kInvocation && request.method() == http::verb::post) {
-    std::string_view rest = target.substr(kInvocation.size());
-    size_t slash = rest.find('/');
-    if (slash != std::string_view::npos) {
-      std::string id(rest.substr(0, slash));
-      std::string_view what = rest.substr(slash + 1);
-      if (what == "response") return handle_result(id, std::move(request), false, std::move(responder));
-      if (what == "error") return handle_result(id, std::move(request), true, std::move(responder));
-    }
+  RuntimeRoute route = route_runtime_request(request.method_string(), request.target());
+  switch (route.call) {
+    case RuntimeCall::kNext: return handle_next(std::move(responder));
+    case RuntimeCall::kInitError: return handle_init_error(std::move(request), std::move(responder));
+    case RuntimeCall::kResponse: return handle_result(route.request_id, std::move(request), false, std::move(responder));
+    case RuntimeCall::kError: return handle_result(route.request_id, std::move(request), true, std::move(responder));
+    case RuntimeCall::kUnknown: break;
   }
   responder->respond(runtime_error(http::status::not_found, "UnknownPath", "not a Runtime API path"));
 }
@@ -335,11 +296,8 @@ void Environment::handle_result(const std::string& id, net::Request&& request, b
       return;
     }
     if (error) {
-      std::string body = std::move(request.body());
-      if (body.empty()) {
-        auto type = request["Lambda-Runtime-Function-Error-Type"];
-        body = error_document(type.empty() ? "Unhandled" : std::string(type), "");
-      }
+      std::string body = posted_error(std::move(request.body()), request["Lambda-Runtime-Function-Error-Type"],
+                                      "Unhandled", "");
       after = complete_locked(std::move(body), "Unhandled");
     } else if (request.body().size() > kMaxResponseBytes) {
       responder->respond(runtime_error(http::status::payload_too_large, "RequestEntityTooLarge",
@@ -375,11 +333,8 @@ void Environment::handle_init_error(net::Request&& request, net::ResponderPtr re
   std::function<void()> after;
   {
     std::lock_guard lock(mu_);
-    std::string body = std::move(request.body());
-    if (body.empty()) {
-      auto type = request["Lambda-Runtime-Function-Error-Type"];
-      body = error_document(type.empty() ? "Runtime.Unknown" : std::string(type), "init failed");
-    }
+    std::string body = posted_error(std::move(request.body()), request["Lambda-Runtime-Function-Error-Type"],
+                                    "Runtime.Unknown", "init failed");
     init_error_ = body;
     broken_ = true;
     log_line_locked("INIT_REPORT Init Duration: " + std::to_string(ms_since(created_)) + " ms\tPhase: init\tStatus: error");
