@@ -1,5 +1,6 @@
 #include "cli/server.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -106,9 +107,25 @@ std::filesystem::path default_runtimes_dir() {
   return KILN_RUNTIMES_DIR;
 }
 
+// Raises the soft RLIMIT_NOFILE to the hard limit: every sandbox costs Kiln about a
+// dozen fds, and a service manager's default soft limit (1,024) would cap the host at
+// ~80 sandboxes. Sandboxes set their own limit (JailOptions::max_open_files).
+void raise_open_files_limit() {
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur >= files.rlim_max) return;
+  const rlim_t was = files.rlim_cur;
+  files.rlim_cur = files.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &files) != 0) {
+    log::warn("cannot raise the open files limit from " + std::to_string(was));
+    return;
+  }
+  log::info("open files limit raised from " + std::to_string(was) + " to " + std::to_string(files.rlim_cur));
+}
+
 }  // namespace
 
 int serve(const ServeOptions& o) {
+  raise_open_files_limit();
   std::string host;
   uint16_t port = 0;
   if (!split_host_port(o.listen, &host, &port)) {

@@ -1,13 +1,16 @@
 #include "sandbox/cgroup.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -26,6 +29,16 @@ Status errno_status(const std::string& what, int err) {
 int write_control(const fs::path& file, const std::string& value) {
   // SAFETY: fd is closed on every path.
   int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errno;
+  int err = ::write(fd, value.data(), value.size()) == static_cast<ssize_t>(value.size()) ? 0 : errno;
+  ::close(fd);
+  return err;
+}
+
+// Writes to a control file only if it exists (never creates one in a fake tree).
+int write_control_existing(const fs::path& file, const std::string& value) {
+  // SAFETY: fd is closed on every path.
+  int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return errno;
   int err = ::write(fd, value.data(), value.size()) == static_cast<ssize_t>(value.size()) ? 0 : errno;
   ::close(fd);
@@ -87,6 +100,29 @@ Status enable_subtree(const fs::path& dir, const std::string& controllers, bool 
 
 }  // namespace
 
+std::string data_dir_tag(const fs::path& state_dir) {
+  std::error_code ec;
+  fs::path abs = fs::weakly_canonical(fs::absolute(state_dir, ec), ec);
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : abs.string()) h = (h ^ c) * 1099511628211ull;
+  char out[18];
+  std::snprintf(out, sizeof out, "k%016llx", static_cast<unsigned long long>(h));
+  return out;
+}
+
+uint64_t process_start_time(pid_t pid) {
+  std::string stat = read_control("/proc/" + std::to_string(pid) + "/stat");
+  size_t at = stat.rfind(')');  // the command name may hold spaces and parentheses
+  if (at == std::string::npos || at + 2 > stat.size()) return 0;
+  std::istringstream in(stat.substr(at + 2));
+  std::string field;
+  for (int i = 3; i < 22 && in >> field; ++i) {
+  }
+  uint64_t start = 0;
+  in >> start;
+  return start;
+}
+
 StatusOr<std::string> cgroup_path_of(std::string_view self_cgroup, std::string_view controller) {
   std::istringstream in{std::string(self_cgroup)};
   std::string line;
@@ -125,9 +161,12 @@ StatusOr<CgroupLayout> CgroupLayout::detect(const fs::path& root, std::string_vi
       return ServiceError("cgroup: the memory controller is not delegated to " + own.string());
     }
     if (Status s = enable_subtree(own, want, /*may_move=*/true); !s.ok()) return s;
-    fs::path base = own / prefix;
-    if (Status s = make_dirs(base); !s.ok()) return s;
-    if (Status s = enable_subtree(base, want, /*may_move=*/false); !s.ok()) return s;
+    fs::path base = own;
+    for (const fs::path& part : fs::path(prefix).relative_path()) {  // each level of the prefix
+      base /= part;
+      if (Status s = make_dirs(base); !s.ok()) return s;
+      if (Status s = enable_subtree(base, want, /*may_move=*/false); !s.ok()) return s;
+    }
     layout.bases_.push_back(base);
     layout.controllers_.push_back("");
     return layout;
@@ -195,6 +234,10 @@ Status SandboxCgroup::set_limits(const CgroupLimits& limits) const {
       if (write_control(d / "memory.memsw.limit_in_bytes", mem) != 0) {
         write_control(d / "memory.swappiness", "0");
       }
+      // v1 does not count socket buffers in memory.limit_in_bytes (v2's memory.max
+      // does): without this, one sandbox's TCP queues could pin the host's whole
+      // tcp_mem. Bounded by the same amount, so a sandbox holds at most twice its size.
+      if (Status s = write_required(d / "memory.kmem.tcp.limit_in_bytes", mem); !s.ok()) return s;
     } else if (controllers_[i] == "pids") {
       if (Status s = write_required(d / "pids.max", pids); !s.ok()) return s;
     }
@@ -274,6 +317,61 @@ Status SandboxCgroup::remove() {
   dirs_.clear();
   memory_dir_.clear();
   return result;
+}
+
+void CgroupLayout::remove_bases() const {
+  for (const fs::path& b : bases_) ::rmdir(b.c_str());  // busy while a sandbox outlives us
+}
+
+namespace {
+
+std::vector<pid_t> pids_in(const fs::path& dir) {
+  std::vector<pid_t> pids;
+  std::istringstream in(read_control(dir / "cgroup.procs"));
+  pid_t pid;
+  while (in >> pid) pids.push_back(pid);
+  return pids;
+}
+
+// SIGKILLs every process listed in dir/cgroup.procs. A pid is pinned with a pidfd and
+// signalled only if it is still listed after that, so a recycled pid of a process
+// outside the cgroup is never signalled.
+void kill_members(const fs::path& dir) {
+  for (pid_t pid : pids_in(dir)) {
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    if (!pidfd.valid()) continue;  // already gone
+    const std::vector<pid_t> now = pids_in(dir);
+    if (std::find(now.begin(), now.end(), pid) == now.end()) continue;
+    ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+  }
+}
+
+// dir and every cgroup below it, children before their parents.
+void post_order(const fs::path& dir, std::vector<fs::path>& out) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.is_directory(ec) && !e.is_symlink(ec)) post_order(e.path(), out);
+  }
+  out.push_back(dir);
+}
+
+}  // namespace
+
+bool kill_cgroup_tree(const fs::path& dir, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    std::vector<fs::path> dirs;
+    post_order(dir, dirs);
+    for (const fs::path& d : dirs) {
+      // v2 (5.14+): one write kills the whole subtree, forks included.
+      if (write_control_existing(d / "cgroup.kill", "1") != 0) kill_members(d);
+    }
+    for (const fs::path& d : dirs) ::rmdir(d.c_str());
+    std::error_code ec;
+    if (!fs::exists(dir, ec)) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // exits are asynchronous
+  }
 }
 
 }  // namespace kiln::sandbox

@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -74,7 +75,8 @@ class SandboxCgroup {
 class CgroupLayout {
  public:
   // root: the cgroup filesystem root ("/sys/fs/cgroup"); self_cgroup: the contents of
-  // /proc/self/cgroup. Creates the <prefix> parent(s). On v2 it enables the memory,
+  // /proc/self/cgroup. Creates the <prefix> parent(s); prefix may have several levels
+  // ("kiln/<instance>"), each gets the controllers on v2. On v2 it enables the memory,
   // pids and cpu controllers for the subtree; if Kiln's own cgroup holds processes (the
   // no-internal-process rule), they are moved first into <kiln's cgroup>/supervisor.
   static StatusOr<CgroupLayout> detect(const std::filesystem::path& root,
@@ -87,6 +89,8 @@ class CgroupLayout {
   StatusOr<SandboxCgroup> create_unlimited(const std::string& id) const;
   // The parent directories (for tests and for cleanup of earlier runs).
   const std::vector<std::filesystem::path>& bases() const { return bases_; }
+  // Removes the parent directories if empty (best effort; the prefix's parents stay).
+  void remove_bases() const;
 
  private:
   bool v2_ = false;
@@ -94,6 +98,20 @@ class CgroupLayout {
   std::vector<std::filesystem::path> bases_;
   std::vector<std::string> controllers_;  // v1 hierarchy name of each base
 };
+
+// SIGKILLs every process in the cgroup dir and in the cgroups below it (cgroup.kill on
+// v2, each listed process otherwise), then removes them all, retrying until they are
+// empty or timeout passes. True once dir is gone. For leftovers of a Kiln that died:
+// the caller must know that nothing live owns dir.
+bool kill_cgroup_tree(const std::filesystem::path& dir, std::chrono::milliseconds timeout);
+
+// Names a data directory in cgroup names ("k" + 16 hex digits of a hash of the absolute
+// state directory path), so that Kilns on other data directories never take this one's
+// cgroups for leftovers.
+std::string data_dir_tag(const std::filesystem::path& state_dir);
+// The start time of a process (clock ticks since boot; /proc/<pid>/stat field 22), 0 if
+// it does not exist. With the pid, it names a process for good (pids are reused).
+uint64_t process_start_time(pid_t pid);
 
 // The path of the given controller ("" = the v2 unified one) in /proc/self/cgroup text.
 StatusOr<std::string> cgroup_path_of(std::string_view self_cgroup, std::string_view controller);

@@ -3,6 +3,7 @@
 #include "sandbox/cgroup.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -53,6 +54,8 @@ TEST(CgroupLayout, V2EnablesControllersAndWritesLimits) {
   const fs::path d = own / "kiln/sb-1";
   EXPECT_EQ(slurp(d / "memory.max"), "268435456");
   EXPECT_EQ(slurp(d / "memory.swap.max"), "0");
+  // v2's memory.max counts socket buffers: no v1 kmem file is written.
+  EXPECT_FALSE(fs::exists(d / "memory.kmem.tcp.limit_in_bytes"));
   EXPECT_EQ(slurp(d / "pids.max"), "77");
   EXPECT_EQ(slurp(d / "cpu.weight"), "50");
   EXPECT_EQ(slurp(d / "cpu.max"), "50000 100000");
@@ -63,6 +66,28 @@ TEST(CgroupLayout, V2EnablesControllersAndWritesLimits) {
   EXPECT_TRUE(cg->out_of_memory());
   EXPECT_EQ(cg->peak_memory_bytes(), 123456u);
   EXPECT_FALSE(layout->create("sb-1", limits).ok());  // ids are unique
+}
+
+// A prefix of several levels ("kiln/<instance>"): each level gets the controllers.
+TEST(CgroupLayout, V2EnablesControllersAtEveryLevelOfThePrefix) {
+  TempDir root;
+  write_file(root.path() / "cgroup.controllers", "cpu memory pids\n", 0644);
+  write_file(root.path() / "k/cgroup.controllers", "memory pids\n", 0644);
+  auto layout = CgroupLayout::detect(root.path(), "0::/k\n", "kiln/inst-1");
+  ASSERT_TRUE(layout.ok()) << layout.status().message();
+  EXPECT_EQ(layout->bases()[0], root.path() / "k/kiln/inst-1");
+  EXPECT_EQ(slurp(root.path() / "k/kiln/cgroup.subtree_control"), "+memory +pids");
+  EXPECT_EQ(slurp(root.path() / "k/kiln/inst-1/cgroup.subtree_control"), "+memory +pids");
+  layout->remove_bases();
+  EXPECT_TRUE(fs::exists(root.path() / "k/kiln/inst-1"));  // not empty: the fake control files
+}
+
+TEST(CgroupNames, DataDirTagsDifferAndStartTimesNameProcesses) {
+  EXPECT_EQ(data_dir_tag("/a/data/sandboxes"), data_dir_tag("/a/data/./sandboxes"));
+  EXPECT_NE(data_dir_tag("/a/data/sandboxes"), data_dir_tag("/b/data/sandboxes"));
+  EXPECT_EQ(data_dir_tag("/a").size(), 17u);
+  EXPECT_GT(process_start_time(::getpid()), 0u);
+  EXPECT_EQ(process_start_time(999999999), 0u);
 }
 
 TEST(CgroupLayout, V2WithoutMemoryControllerFails) {
@@ -88,6 +113,8 @@ TEST(CgroupLayout, V1UsesEachHierarchyUnderKilnsOwnCgroup) {
   ASSERT_TRUE(cg.ok()) << cg.status().message();
   EXPECT_EQ(slurp(root.path() / "memory/api/x/kiln/sb-2/memory.limit_in_bytes"), "134217728");
   EXPECT_EQ(slurp(root.path() / "memory/api/x/kiln/sb-2/memory.memsw.limit_in_bytes"), "134217728");
+  // v1 leaves socket buffers out of memory.limit_in_bytes: they get the same bound.
+  EXPECT_EQ(slurp(root.path() / "memory/api/x/kiln/sb-2/memory.kmem.tcp.limit_in_bytes"), "134217728");
   EXPECT_EQ(slurp(root.path() / "pids/kiln/sb-2/pids.max"), "1024");
   EXPECT_EQ(slurp(root.path() / "cpu/kiln/sb-2/cpu.shares"), "1024");
   EXPECT_EQ(cg->clone_into_fd(), -1);

@@ -21,59 +21,48 @@ Status errno_status(const std::string& what, int err) {
 
 constexpr unsigned kReadOnlyAttrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
 
-// A detached, read-only, non-recursive bind of a host directory (open_tree).
-StatusOr<UniqueFd> detached_bind(const fs::path& dir) {
-  // SAFETY: open_tree and mount_setattr only act on the new detached mount.
-  UniqueFd fd(static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, dir.c_str(),
-                                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)));
-  if (!fd.valid()) return errno_status("open_tree " + dir.string(), errno);
-  mount_attr attr{};
-  attr.attr_set = kReadOnlyAttrs;
-  if (::syscall(SYS_mount_setattr, fd.get(), "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) {
-    return errno_status("mount_setattr " + dir.string(), errno);
-  }
-  return fd;
-}
-
-// A detached read-only overlay of the layers; later layers win, as in Lambda (overlayfs
-// lists the topmost lower dir first).
-StatusOr<UniqueFd> detached_layers(const std::vector<fs::path>& layers) {
+// A detached read-only overlay of dirs (later ones win, as Lambda's layers do; overlayfs
+// lists the topmost lower layer first) above the empty directory. The layers are named
+// by this process's fds, so the mount shows "/proc/self/fd/<n>", not a host path.
+StatusOr<UniqueFd> detached_overlay(const std::vector<fs::path>& dirs, int empty_dir_fd) {
+  std::vector<UniqueFd> fds;
   std::string lower;
-  for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
-    const std::string p = it->string();
-    if (p.find_first_of(":,\\") != std::string::npos) {
-      return InvalidParameterValue("layer path has ':' or ',': " + p);
-    }
-    lower += (lower.empty() ? "" : ":") + p;
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+    UniqueFd fd(::open(it->c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid()) return errno_status("open " + it->string(), errno);
+    lower += "/proc/self/fd/" + std::to_string(fd.get()) + ":";
+    fds.push_back(std::move(fd));
   }
+  lower += "/proc/self/fd/" + std::to_string(empty_dir_fd);
   // SAFETY: the fs context and the mount are new objects owned by the fds below.
   UniqueFd ctx(static_cast<int>(::syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC)));
   if (!ctx.valid() ||
+      ::syscall(SYS_fsconfig, ctx.get(), FSCONFIG_SET_STRING, "source", "kiln", 0) != 0 ||
       ::syscall(SYS_fsconfig, ctx.get(), FSCONFIG_SET_STRING, "lowerdir", lower.c_str(), 0) != 0 ||
       ::syscall(SYS_fsconfig, ctx.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
-    return errno_status("overlay of layers", errno);
+    return errno_status("overlay of " + dirs.front().string(), errno);
   }
   UniqueFd fd(static_cast<int>(::syscall(SYS_fsmount, ctx.get(), FSMOUNT_CLOEXEC, kReadOnlyAttrs)));
-  if (!fd.valid()) return errno_status("fsmount overlay", errno);
+  if (!fd.valid()) return errno_status("fsmount overlay of " + dirs.front().string(), errno);
   return fd;
 }
 
 }  // namespace
 
 StatusOr<ActivationMessage> build_activation(const SandboxSpec& spec, const std::string& api_env,
-                                             uint32_t host_id, uint64_t max_open_files) {
+                                             uint32_t host_id, uint64_t max_open_files,
+                                             int empty_dir_fd) {
   ActivationMessage m;
   std::vector<std::string> targets;
   for (const auto& [dir, inside] : {std::pair{spec.code_dir, "/var/task"},
                                     std::pair{spec.runtime_dir, "/var/runtime"}}) {
-    auto fd = detached_bind(dir);
+    auto fd = detached_overlay({dir}, empty_dir_fd);
     if (!fd.ok()) return fd.status();
     m.mounts.push_back(std::move(*fd));
     targets.push_back(inside);
   }
   if (!spec.layer_dirs.empty()) {
-    auto fd = spec.layer_dirs.size() == 1 ? detached_bind(spec.layer_dirs[0])
-                                          : detached_layers(spec.layer_dirs);
+    auto fd = detached_overlay(spec.layer_dirs, empty_dir_fd);
     if (!fd.ok()) return fd.status();
     m.mounts.push_back(std::move(*fd));
     targets.push_back("/opt");

@@ -1,7 +1,10 @@
 // The activation of a pooled shell for one sandbox (the wire format is in jail_child.h):
-// the spec's argv, environment and limits, and detached read-only mounts of the
-// tenant's directories (open_tree, or an overlay of the layers), which the shell
-// attaches at /var/task, /var/runtime and /opt inside its own root.
+// the spec's argv, environment and limits, and detached read-only overlays of the
+// tenant's directories, which the shell attaches at /var/task, /var/runtime and /opt
+// inside its own root. Overlays rather than binds: each sandbox gets inodes of its own,
+// so a lock taken inside on code shared by content with other functions never blocks
+// them or the host; and the mount table inside names the layers /proc/self/fd/<n>, not
+// by their host paths (a bind would show its host path as the mount's root).
 #pragma once
 
 #include <cstdint>
@@ -21,10 +24,12 @@ struct ActivationMessage {
 
 // Builds the activation of spec. api_env, when not empty, replaces the spec's
 // AWS_LAMBDA_RUNTIME_API entry. Root inside maps to host uid and gid host_id.
-// InvalidParameterValue if argv and env exceed kMaxActivationBytes or a layer path
-// holds ':' or ','; ServiceError if a directory cannot be bound.
+// empty_dir_fd: an O_PATH fd of an empty directory (the bottom layer of every overlay).
+// InvalidParameterValue if argv and env exceed kMaxActivationBytes; ServiceError if a
+// directory cannot be mounted.
 StatusOr<ActivationMessage> build_activation(const SandboxSpec& spec, const std::string& api_env,
-                                             uint32_t host_id, uint64_t max_open_files);
+                                             uint32_t host_id, uint64_t max_open_files,
+                                             int empty_dir_fd);
 
 // Sends m over a shell's control socket, with output_fd (borrowed; -1 for none) and the
 // mounts as SCM_RIGHTS. False (errno set) if the shell is gone.

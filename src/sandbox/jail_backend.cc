@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <fstream>
@@ -60,6 +61,10 @@ std::string read_text(const fs::path& p) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::string owner_name(pid_t pid, uint64_t start_time) {
+  return std::to_string(pid) + "." + std::to_string(start_time);
 }
 
 class JailSandbox final : public Sandbox {
@@ -114,6 +119,17 @@ struct PlanStorage {
   void bind(const std::string& src, const std::string& dst) {
     mounts.push_back({MountOp::kMount, keep(src), keep(dst), nullptr, MS_BIND, nullptr});
   }
+  // Opens dir as fd number `fd` in the shell (see MountOp::kOpenPath).
+  void open_path(const std::string& dir, int fd) {
+    mounts.push_back({MountOp::kOpenPath, keep(dir), nullptr, nullptr, 0, nullptr, fd});
+  }
+  // A read-only overlay at dst of the dirs opened as fds upper (top) and lower.
+  void overlay(int upper, int lower, const std::string& dst) {
+    const std::string data = "lowerdir=/proc/self/fd/" + std::to_string(upper) + ":/proc/self/fd/" +
+                             std::to_string(lower);
+    mounts.push_back({MountOp::kMount, "kiln", keep(dst), "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV,
+                      keep(data)});
+  }
 };
 
 class JailBackend final : public SandboxBackend {
@@ -124,6 +140,10 @@ class JailBackend final : public SandboxBackend {
       pool_ = std::make_unique<ShellPool>(opts_.pool_size, [this] { return new_shell(); });
       if (opts_.pool_size > 0) pool_->wait_full();  // a full pool from the first create()
     }
+  }
+  ~JailBackend() override {
+    pool_.reset();  // the shells' cgroups first
+    if (cgroups_) cgroups_->remove_bases();
   }
   const char* name() const override { return "jail"; }
 
@@ -147,7 +167,7 @@ class JailBackend final : public SandboxBackend {
       if (!l.ok()) return l.status();
       host_api = std::move(*l);
     }
-    auto message = build_activation(spec, api_env, *host_id, opts_.max_open_files);
+    auto message = build_activation(spec, api_env, *host_id, opts_.max_open_files, empty_dir_.get());
     if (!message.ok()) return message.status();
 
     std::optional<Shell> shell = pool_->take();
@@ -180,11 +200,18 @@ class JailBackend final : public SandboxBackend {
     auto sk = prepare_root_skeleton(opts_.state_dir);
     if (!sk.ok()) return sk.status();
     skeleton_ = std::move(*sk);
+    empty_dir_.reset(::open(skeleton_.empty.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!empty_dir_.valid()) return errno_status("open " + skeleton_.empty.string(), errno);
+    static std::atomic<uint32_t> backends{0};
+    const uint32_t backend_number = backends++;
+    const std::string tag = data_dir_tag(opts_.state_dir);
+    const std::string instance = tag + "-" + owner_name(::getpid(), process_start_time(::getpid())) +
+                                 "-" + std::to_string(backend_number);
     auto cg = CgroupLayout::detect(opts_.cgroup_root, read_text("/proc/self/cgroup"),
-                                   opts_.cgroup_prefix);
+                                   opts_.cgroup_prefix + "/" + instance);
     if (!cg.ok()) return cg.status();
     cgroups_ = std::move(*cg);
-    remove_stale_shell_cgroups();
+    remove_leftover_cgroups(tag);
     auto filter = build_seccomp_filter();
     if (!filter.ok()) return filter.status();
     filter_ = std::move(*filter);
@@ -202,22 +229,38 @@ class JailBackend final : public SandboxBackend {
       if (!z.ok()) return z.status();
       zygote_ = std::move(*z);
     }
-    static std::atomic<uint32_t> backends{0};
-    shell_prefix_ = "shell-" + std::to_string(::getpid()) + "-" + std::to_string(backends++) + "-";
+    shell_prefix_ = "shell-";
     return Status::Ok();
   }
 
-  // Shells' cgroups outlive a Kiln that exits without destroying its backend (or is
-  // killed): remove those of Kiln processes that are gone. A cgroup that still holds a
-  // process refuses rmdir, so nothing live is touched.
-  void remove_stale_shell_cgroups() const {
+  // Cgroups outlive a Kiln that is killed or exits without destroying its backend, and
+  // so may its sandboxes (if the death signal was missed: see jail_child.h). At start,
+  // every instance directory of this data directory (<prefix>/<tag>-*) whose owning
+  // process is gone (pid and start time) is emptied (its processes SIGKILLed) and
+  // removed. Other data directories' instances (another tag) and live owners (another
+  // backend of this process, or a Kiln still running) are never touched. Shell cgroups
+  // of the layout before instances (<prefix>/shell-<pid>-*) are removed when empty and
+  // their Kiln is gone.
+  void remove_leftover_cgroups(const std::string& tag) const {
     for (const fs::path& base : cgroups_->bases()) {
       std::error_code ec;
-      for (const auto& e : fs::directory_iterator(base, ec)) {
+      for (const auto& e : fs::directory_iterator(base.parent_path(), ec)) {
         const std::string name = e.path().filename().string();
-        if (name.rfind("shell-", 0) != 0) continue;
-        const pid_t owner = static_cast<pid_t>(std::atoi(name.c_str() + 6));
-        if (owner <= 0 || (::kill(owner, 0) != 0 && errno == ESRCH)) ::rmdir(e.path().c_str());
+        if (name.rfind("shell-", 0) == 0) {
+          const pid_t owner = static_cast<pid_t>(std::atoi(name.c_str() + 6));
+          if (owner <= 0 || (::kill(owner, 0) != 0 && errno == ESRCH)) ::rmdir(e.path().c_str());
+          continue;
+        }
+        if (name.size() <= tag.size() || name.compare(0, tag.size() + 1, tag + "-") != 0) continue;
+        // <tag>-<pid>.<start time>-<backend>
+        const std::string owner = name.substr(tag.size() + 1, name.rfind('-') - tag.size() - 1);
+        const pid_t pid = static_cast<pid_t>(std::atoi(owner.c_str()));
+        if (pid > 0 && owner_name(pid, process_start_time(pid)) == owner) continue;  // alive
+        if (kill_cgroup_tree(e.path(), std::chrono::seconds(10))) {
+          log::info("jail: removed the cgroups of a Kiln that is gone: " + e.path().string());
+        } else {
+          log::warn("jail: cannot empty the leftover cgroup " + e.path().string());
+        }
       }
     }
   }
@@ -228,8 +271,17 @@ class JailBackend final : public SandboxBackend {
     const std::string root = skeleton_.dir.string();
     PlanStorage& st = plan_storage_;
     st.mounts.push_back({MountOp::kMount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr});
-    st.bind(root, root);
-    for (const auto& [host, inside] : skeleton_.system_binds) st.bind(host, root + inside);
+    // Overlays, not binds: each shell gets its own inodes (locks taken inside stay
+    // inside) and a mount table that names no host path (root "/", layers by fd).
+    const int empty = kFirstPlanFd, skeleton = kFirstPlanFd + 1;
+    st.open_path(skeleton_.empty.string(), empty);
+    st.open_path(root, skeleton);
+    st.overlay(skeleton, empty, root);
+    int next_fd = skeleton + 1;
+    for (const auto& [host, inside] : skeleton_.system_binds) {
+      st.open_path(host, next_fd);
+      st.overlay(next_fd++, empty, root + inside);
+    }
     st.mounts.push_back({MountOp::kReadOnlyTree, nullptr, st.keep(root), nullptr, 0, nullptr});
     for (const std::string& dev : skeleton_.devices) st.bind(dev, root + dev);
     st.mounts.push_back({MountOp::kMount, "proc", st.keep(root + "/proc"), "proc",
@@ -339,6 +391,7 @@ class JailBackend final : public SandboxBackend {
   JailOptions opts_;
   Status ready_;
   RootSkeleton skeleton_;
+  UniqueFd empty_dir_;  // skeleton_.empty: the bottom layer of the tenant's overlays
   std::optional<CgroupLayout> cgroups_;
   std::vector<sock_filter> filter_;
   sock_fprog seccomp_{};

@@ -79,7 +79,11 @@ void build_root(const ShellPlan& p) {
   for (size_t i = 0; i < p.mount_count; ++i) {
     const MountOp& m = p.mounts[i];
     int rc;
-    if (m.kind == MountOp::kReadOnlyTree) {
+    if (m.kind == MountOp::kOpenPath) {
+      int fd = ::open(m.source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      rc = fd < 0 ? -1 : fd == m.fd ? 0 : ::dup3(fd, m.fd, O_CLOEXEC) == m.fd ? 0 : -1;
+      if (fd >= 0 && fd != m.fd) ::close(fd);
+    } else if (m.kind == MountOp::kReadOnlyTree) {
       mount_attr attr{};
       attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
       rc = static_cast<int>(::syscall(SYS_mount_setattr, AT_FDCWD, m.target, AT_RECURSIVE, &attr,
@@ -89,6 +93,7 @@ void build_root(const ShellPlan& p) {
     }
     if (rc != 0) fail(kStageMount, static_cast<int32_t>(i), errno);
   }
+  ::close_range(kFirstPlanFd, ~0U, 0);  // the overlays hold their layers themselves
   // SAFETY: new_root is a mount point (bound onto itself above) in a private namespace;
   // stacking the old root under the new one and detaching it leaves only the new tree.
   if (::chdir(p.new_root) != 0 || ::syscall(SYS_pivot_root, ".", ".") != 0 ||
@@ -138,6 +143,16 @@ void prefer_oom_kill() {
     (void)!::write(fd, "1000", 4);
     ::close(fd);
   }
+}
+
+// The sandbox dies with Kiln: SIGKILL when the Kiln thread that is its parent exits
+// (the thread that started the zygote, or the one that cloned the shell). Set after the
+// uid change, which clears it; no later credential change does (the uid stays the same
+// kernel uid, capabilities only shrink), and exec keeps it. A Kiln that died before
+// this line is caught by hand_off(), whose send to Kiln's end of the control socket
+// fails once that end is closed.
+void tie_to_kiln() {
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) fail(kStageIdentity, 7, errno);
 }
 
 // Sends the Runtime API socket (or none) to the parent; does not wait for an answer.
@@ -372,6 +387,7 @@ void run_jail_shell(const ShellPlan& p, const ShellFds& fds) {
   attach_mounts(a);
   int api_fd = p.own_network ? open_runtime_api(a.header->api_port) : -1;
   enter_user_namespace(*a.header);
+  tie_to_kiln();
   hand_off(api_fd);
   if (::unshare(CLONE_NEWCGROUP) != 0) fail(kStageNamespaces, 0, errno);
   drop_privileges(p);

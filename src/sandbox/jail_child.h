@@ -10,8 +10,9 @@
 // was handed (/var/task, /var/runtime, /opt), mounts a fresh /tmp, opens the Runtime API
 // socket, drops supplementary groups, becomes the tenant's host uid/gid (keeping its
 // capabilities), creates its user namespace and maps root inside to that uid/gid itself
-// (a one-line map of its own ids needs no help from the parent), sends the socket to the
-// parent without waiting, then becomes root inside, enters a cgroup namespace rooted at
+// (a one-line map of its own ids needs no help from the parent), asks for SIGKILL when
+// its parent thread in Kiln dies (PR_SET_PDEATHSIG; kept across exec), sends the socket
+// to the parent without waiting (failing if Kiln is already gone), then becomes root inside, enters a cgroup namespace rooted at
 // its own cgroup, drops every capability, sets no_new_privs, rlimits, Landlock and
 // seccomp, and execs the runtime. The parent learns of success from the control socket's
 // hang-up at exec. A shell serves one sandbox only: on any failure, or EOF before
@@ -32,14 +33,19 @@
 
 namespace kiln::sandbox {
 
+// One step of a shell's root. kOpenPath opens source (O_PATH) as fd number `fd`
+// (>= kFirstPlanFd), so that a later overlay names it "/proc/self/fd/<fd>" rather than
+// by its host path; every such fd is closed before pivot_root.
 struct MountOp {
-  enum Kind : uint8_t { kMount, kReadOnlyTree } kind = kMount;
+  enum Kind : uint8_t { kMount, kReadOnlyTree, kOpenPath } kind = kMount;
   const char* source = nullptr;
   const char* target = nullptr;
   const char* fstype = nullptr;
   unsigned long flags = 0;
   const char* data = nullptr;
+  int fd = -1;
 };
+constexpr int kFirstPlanFd = 10;
 
 // Messages from the child over the control socket (SOCK_SEQPACKET).
 struct ChildReport {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -185,8 +186,120 @@ TEST_F(JailTest, RawAndPacketSocketsAreRefused) {
                        "socket.SOCK_DGRAM), (socket.AF_INET6, socket.SOCK_RAW)]:\n"
                        "  try: socket.socket(fam, typ, 1); print(\"open\")\n"
                        "  except OSError as e: print(e.errno)")),
-            "1\n1\n1\n");
+            "1\n97\n1\n");  // AF_PACKET: EAFNOSUPPORT (not on the allow list)
 }
+
+// Address families are an allow list: AF_VSOCK's ports are VM-wide (not namespaced),
+// and every other family but unix and inet is kernel surface no runtime needs.
+TEST_F(JailTest, OnlyUnixAndInetAddressFamiliesOpen) {
+  EXPECT_EQ(run(python("import ctypes\n"
+                       "c = ctypes.CDLL(None, use_errno=True)\n"
+                       "def errno(r): return ctypes.get_errno() if r < 0 else \"open\"\n"
+                       // AF_VSOCK, AF_PACKET, AF_ALG, AF_NETLINK, AF_XDP, AF_KEY, AF_TIPC,
+                       // AF_CAN, AF_UNSPEC, AF_MCTP and beyond AF_MAX
+                       "for fam, typ in [(40, 1), (17, 2), (38, 5), (16, 2), (44, 2), (15, 2), "
+                       "(30, 2), (29, 2), (0, 1), (45, 2), (60, 1)]:\n"
+                       "  print(fam, errno(c.socket(fam, typ, 0)))\n"
+                       // the domain's high bits do not sneak AF_VSOCK past the filter
+                       "print(\"hi\", errno(c.syscall(41, (1 << 32) | 40, 1, 0)))\n"
+                       "fds = (ctypes.c_int * 2)()\n"
+                       "print(\"pair\", errno(c.socketpair(40, 1, 0, fds)), errno(c.socketpair(1, 1, 0, fds)))\n"
+                       "print(\"ok\", [errno(c.socket(f, 1, 0)) for f in (1, 2, 10)])")),
+            "40 97\n17 97\n38 97\n16 97\n44 97\n15 97\n30 97\n29 97\n0 97\n45 97\n60 97\n"
+            "hi 97\npair 97 open\nok ['open', 'open', 'open']\n");
+}
+
+// A lock taken inside on a file shared with the host or other tenants (code shared by
+// content, the skeleton's /etc, the host's /usr) locks the sandbox's own overlay inode:
+// neither the host nor another tenant's sandbox waits for it.
+TEST_F(JailTest, LocksOnSharedFilesDoNotBlockTheHostOrOtherTenants) {
+  write_file(code_.path() / "shared.txt", "shared\n", 0644);
+  const std::vector<std::pair<std::string, std::filesystem::path>> files = {
+      {"/var/task/shared.txt", code_.path() / "shared.txt"},
+      {"/etc/passwd", state_->path() / "sandboxes/rootfs/etc/passwd"},
+      {"/usr/bin/env", "/usr/bin/env"}};
+  std::string paths;
+  for (const auto& f : files) paths += "\"" + f.first + "\", ";
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  auto holder = spec(python("import fcntl, time\n"
+                            "held = [open(f) for f in (" + paths + ")]\n"
+                            "for f in held: fcntl.flock(f, fcntl.LOCK_EX)\n"
+                            "print(\"locked\", flush=True)\n"
+                            "time.sleep(1000)"));
+  holder.output_fd = p[1];
+  auto sb = backend_->create(holder);
+  ::close(p[1]);
+  ASSERT_TRUE(sb.ok()) << sb.status().message();
+  std::string out;
+  char buf[256];
+  ssize_t n;
+  while (out.find("\n") == std::string::npos && (n = ::read(p[0], buf, sizeof buf)) > 0) out.append(buf, n);
+  ::close(p[0]);
+  ASSERT_EQ(out, "locked\n");
+  for (const auto& f : files) {
+    int fd = ::open(f.second.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0) << f.second;
+    EXPECT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0) << "the host waits for a sandbox's lock on " << f.second;
+    ::close(fd);
+  }
+  auto other = spec(python("import fcntl\n"
+                           "for name in (" + paths + "):\n"
+                           "  try: fcntl.flock(open(name), fcntl.LOCK_EX | fcntl.LOCK_NB); print(\"free\")\n"
+                           "  except OSError as e: print(name, e.errno)"));
+  other.tenant = "tenant-b";
+  EXPECT_EQ(run(other), "free\nfree\nfree\n");
+  (*sb)->destroy();
+}
+
+// The mount table inside names no host path: not the state dir (the skeleton), the
+// code, the runtime or a layer (binds would show their host paths as the mount's root,
+// overlays their lowerdir).
+TEST_F(JailTest, MountTableNamesNoHostPath) {
+  TempDir layer;
+  write_file(layer.path() / "lib/x", "x\n", 0644);
+  auto s = spec("cat /proc/self/mountinfo /proc/1/mountinfo /proc/self/mounts; cat /opt/lib/x");
+  s.layer_dirs = {layer.path()};
+  std::string out = run(s);
+  EXPECT_NE(out.find(" /var/task "), std::string::npos) << out;
+  EXPECT_NE(out.find("x\n"), std::string::npos) << out;
+  for (const std::string& host : {state_->path().string(), code_.path().string(),
+                                  runtime_.path().string(), layer.path().string(),
+                                  std::string("/tmp/kiln-sandbox-test-")}) {
+    EXPECT_EQ(out.find(host), std::string::npos) << host << " in\n" << out;
+  }
+}
+
+// Socket buffers count against the sandbox's memory: on cgroup v1 they are outside
+// memory.limit_in_bytes unless memory.kmem.tcp.limit_in_bytes is set, and a 128 MB
+// sandbox could pin the host's whole tcp_mem (2.2 GB here) in loopback queues. 32
+// connections that are never read can queue ~400 MB unlimited; limited, at most the
+// 128 MB of the function (in skb truesize, so less in payload).
+TEST_F(JailTest, SocketBuffersAreBoundedByTheMemoryLimit) {
+  auto s = spec(python("import socket\n"
+                       "total = 0\n"
+                       "l = socket.socket()\n"
+                       "l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)\n"
+                       "l.bind((\"127.0.0.1\", 0)); l.listen(64)\n"
+                       "keep = []\n"
+                       "chunk = b\"x\" * 65536\n"
+                       "for i in range(32):\n"
+                       "  a = socket.socket()\n"
+                       "  a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)\n"
+                       "  a.connect(l.getsockname()); b, _ = l.accept(); a.setblocking(False)\n"
+                       "  while True:\n"
+                       "    try: total += a.send(chunk)\n"
+                       "    except BlockingIOError: break\n"
+                       "  keep.append((a, b))\n"
+                       "print(total >> 20)"));
+  s.memory_mb = 128;
+  std::string out = run(s);
+  ASSERT_FALSE(out.empty());
+  ASSERT_NE(out.find_first_of("0123456789"), std::string::npos) << out;
+  std::cerr << out;
+  EXPECT_LE(std::stoul(out), 128u) << "MiB queued in socket buffers by a 128 MB sandbox";
+}
+
 
 TEST_F(JailTest, OwnLoopbackOnlyAndRuntimeApiReachesKiln) {
   // A listener on the host's loopback that the sandbox must not reach.
@@ -422,16 +535,25 @@ TEST_F(JailTest, CgroupTakesTheSandboxIdAndShellsHoldNoTenantMounts) {
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }(), "kiln-test");
   ASSERT_TRUE(layout.ok());
+  // <prefix>/<data dir tag>-<pid>.<start time>-<backend>/<cgroup>
+  std::vector<std::filesystem::path> cgroups;
+  for (const auto& instance : std::filesystem::directory_iterator(layout->bases()[0])) {
+    if (!instance.is_directory()) continue;
+    for (const auto& e : std::filesystem::directory_iterator(instance.path())) {
+      if (e.is_directory()) cgroups.push_back(e.path());
+    }
+  }
   if (!layout->v2()) {
-    EXPECT_TRUE(std::filesystem::exists(layout->bases()[0] / s.id));
+    EXPECT_EQ(std::count_if(cgroups.begin(), cgroups.end(),
+                            [&](const auto& c) { return c.filename() == s.id; }), 1);
   }
   // A waiting shell's mount table: the skeleton, devices and /proc only; no tenant's
   // directories and no /tmp until it is activated. "Waiting" = blocked in recvmsg (47):
   // a shell that the pool just started may still be building its root.
   size_t waiting = 0;
-  for (const auto& e : std::filesystem::directory_iterator(layout->bases()[0])) {
-    if (e.path().filename().string().rfind("shell-", 0) != 0) continue;
-    std::ifstream procs(e.path() / "cgroup.procs");
+  for (const auto& e : cgroups) {
+    if (e.filename().string().rfind("shell-", 0) != 0) continue;
+    std::ifstream procs(e / "cgroup.procs");
     std::string pid, syscall_nr;
     if (!(procs >> pid)) continue;
     std::ifstream("/proc/" + pid + "/syscall") >> syscall_nr;
@@ -448,29 +570,72 @@ TEST_F(JailTest, CgroupTakesTheSandboxIdAndShellsHoldNoTenantMounts) {
   (*sb)->destroy();
 }
 
-TEST_F(JailTest, ShellCgroupsOfAGoneKilnAreRemovedAtStart) {
+// Starts `sleep 1000` in the cgroup dirs (one per hierarchy); returns its pid.
+pid_t sleeper_in(const std::vector<std::filesystem::path>& dirs) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sleep", "sleep", "1000", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  for (const auto& d : dirs) std::ofstream(d / "cgroup.procs") << pid;
+  return pid;
+}
+
+// At start a backend empties and removes every cgroup that a gone Kiln left for its
+// data directory, sandboxes included (their processes are killed), and nothing of a
+// live Kiln or of another data directory.
+TEST_F(JailTest, LeftoverCgroupsOfThisDataDirAreEmptiedAtStart) {
   auto layout = CgroupLayout::detect("/sys/fs/cgroup", [] {
     std::ifstream in("/proc/self/cgroup");
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }(), "kiln-test-stale");
   ASSERT_TRUE(layout.ok()) << layout.status().message();
-  const std::string gone = "shell-999999999-0-0";  // above any pid_max: no such process
-  const std::string alive = "shell-" + std::to_string(::getpid()) + "-99-0";
+  const std::filesystem::path state = state_->path() / "sandboxes";
+  const std::string tag = data_dir_tag(state);
+  const std::string me = std::to_string(::getpid()) + "." + std::to_string(process_start_time(::getpid()));
+  // pid 999999999 is above any pid_max: that Kiln is gone. So is our pid with another
+  // start time (a recycled pid).
+  const std::string gone = tag + "-999999999.5-0", recycled = tag + "-" + std::to_string(::getpid()) + ".1-0";
+  const std::string alive = tag + "-" + me + "-99";
+  const std::string other_dir = data_dir_tag(state_->path() / "elsewhere") + "-999999999.5-0";
+  const std::string legacy_gone = "shell-999999999-0-0", legacy_alive = "shell-" + std::to_string(::getpid()) + "-99-0";
+  std::vector<std::filesystem::path> sandbox_dirs, other_dirs;
   for (const auto& base : layout->bases()) {
-    ASSERT_EQ(::mkdir((base / gone).c_str(), 0755), 0);
-    ASSERT_EQ(::mkdir((base / alive).c_str(), 0755), 0);
+    for (const std::string& d : {gone, recycled, alive, other_dir, legacy_gone, legacy_alive}) {
+      ASSERT_EQ(::mkdir((base / d).c_str(), 0755), 0) << base / d;
+    }
+    for (const std::string& d : {gone, recycled, alive, other_dir}) {
+      ASSERT_EQ(::mkdir((base / d / "sb-1").c_str(), 0755), 0);
+    }
+    sandbox_dirs.push_back(base / gone / "sb-1");
+    other_dirs.push_back(base / other_dir / "sb-1");
   }
+  const pid_t leftover = sleeper_in(sandbox_dirs), others = sleeper_in(other_dirs);
   {
     JailOptions o;
-    o.state_dir = state_->path() / "sandboxes";
+    o.state_dir = state;
     o.cgroup_prefix = "kiln-test-stale";
     o.pool_size = 1;
     auto backend = make_jail_backend(o);
   }
+  int status = 0;
+  ASSERT_EQ(::waitpid(leftover, &status, 0), leftover);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  EXPECT_EQ(::waitpid(others, &status, WNOHANG), 0) << "another data dir's sandbox was killed";
+  ::kill(others, SIGKILL);
+  ::waitpid(others, &status, 0);
   for (const auto& base : layout->bases()) {
     EXPECT_FALSE(std::filesystem::exists(base / gone)) << base;
-    EXPECT_TRUE(std::filesystem::exists(base / alive)) << base;  // its Kiln still runs
-    ::rmdir((base / alive).c_str());
+    EXPECT_FALSE(std::filesystem::exists(base / recycled)) << base;
+    EXPECT_FALSE(std::filesystem::exists(base / legacy_gone)) << base;
+    EXPECT_TRUE(std::filesystem::exists(base / alive / "sb-1")) << base;  // its Kiln still runs
+    EXPECT_TRUE(std::filesystem::exists(base / other_dir / "sb-1")) << base;
+    EXPECT_TRUE(std::filesystem::exists(base / legacy_alive)) << base;
+    for (const std::string& d : {alive, other_dir}) {
+      ::rmdir((base / d / "sb-1").c_str());
+      ::rmdir((base / d).c_str());
+    }
+    ::rmdir((base / legacy_alive).c_str());
   }
 }
 

@@ -50,6 +50,8 @@ StatusOr<RootSkeleton> prepare_root_skeleton(const fs::path& state_dir, const fs
   std::error_code ec;
   mkdir_mode(state_dir, fs::perms::owner_all, ec);  // Kiln's state: root only
   mkdir_mode(sk.dir, dir_mode, ec);
+  sk.empty = state_dir / "empty";
+  mkdir_mode(sk.empty, dir_mode, ec);
   for (const char* d : {"var/task", "var/runtime", "opt", "proc", "dev", "etc", "tmp"}) {
     mkdir_mode(sk.dir / d, dir_mode, ec);
   }

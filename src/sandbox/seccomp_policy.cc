@@ -43,6 +43,31 @@ Status fail(const std::string& what, int rc) {
   return ServiceError("seccomp: " + what + ": " + std::strerror(-rc));
 }
 
+// Address families are an allow list: a runtime needs AF_UNIX, AF_INET and AF_INET6.
+// Everything else fails with EAFNOSUPPORT, as on a kernel built without it: AF_VSOCK
+// (VM-wide ports, not namespaced), AF_PACKET, AF_ALG, AF_NETLINK (glibc's getaddrinfo
+// and getifaddrs fall back without it; python3.11 and node 20 start and connect
+// without it), and any family added to the kernel later. The domain is an int, but the
+// filter compares all 64 bits: a value with high bits set is >= 17 and refused too.
+// socketpair: AF_UNIX only (the only family that implements it for runtimes).
+Status refuse_address_families(scmp_filter_ctx c) {
+  const uint32_t refuse = SCMP_ACT_ERRNO(EAFNOSUPPORT);
+  constexpr uint64_t kFirstAbove = AF_INET6 + 1;  // refused from here up (>= 11)
+  static_assert(AF_UNIX == 1 && AF_INET == 2 && AF_INET6 == 10);
+  int rc;
+  for (uint64_t family = 0; family < kFirstAbove; ++family) {
+    if (family == AF_UNIX || family == AF_INET || family == AF_INET6) continue;
+    if ((rc = seccomp_rule_add(c, refuse, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, family))) < 0) {
+      return fail("socket family rule", rc);
+    }
+  }
+  if ((rc = seccomp_rule_add(c, refuse, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_GE, kFirstAbove))) < 0 ||
+      (rc = seccomp_rule_add(c, refuse, SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX))) < 0) {
+    return fail("socket family rule", rc);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<std::vector<sock_filter>> build_seccomp_filter() {
@@ -62,7 +87,6 @@ StatusOr<std::vector<sock_filter>> build_seccomp_filter() {
     uint32_t action;
   };
   const ArgRule rules[] = {
-      {SCMP_SYS(socket), SCMP_A0(SCMP_CMP_EQ, AF_PACKET), eperm},
       {SCMP_SYS(socket), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW), eperm},
       {SCMP_SYS(socket), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_PACKET), eperm},
       {SCMP_SYS(ioctl), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffff, TIOCSTI), eperm},
@@ -71,6 +95,7 @@ StatusOr<std::vector<sock_filter>> build_seccomp_filter() {
   for (const ArgRule& r : rules) {
     if ((rc = seccomp_rule_add(c, r.action, r.nr, 1, r.cmp)) < 0) return fail("argument rule", rc);
   }
+  if (Status s = refuse_address_families(c); !s.ok()) return s;
   // clone with any namespace flag: one rule per flag (a masked test per bit).
   for (uint64_t bit = 1; bit != 0; bit <<= 1) {
     if (!(kNamespaceFlags & bit)) continue;

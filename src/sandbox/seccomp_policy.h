@@ -19,7 +19,10 @@ namespace kiln::sandbox {
 //    io_uring_*, fanotify_init, open_by_handle_at/name_to_handle_at, kcmp;
 //  - escaping or inspecting other processes: ptrace, process_vm_readv/writev,
 //    pidfd_getfd, unshare, setns, clone with any CLONE_NEW* flag;
-//  - packet sockets: socket(AF_PACKET), socket(*, SOCK_RAW or SOCK_PACKET);
+//  - raw sockets: socket(*, SOCK_RAW or SOCK_PACKET);
+//  - every address family but AF_UNIX, AF_INET and AF_INET6 (an allow list): socket()
+//    fails with EAFNOSUPPORT (AF_VSOCK, AF_PACKET, AF_ALG, AF_NETLINK...); socketpair()
+//    with anything but AF_UNIX too;
 //  - terminal injection: ioctl TIOCSTI, TIOCLINUX.
 // clone3 fails with ENOSYS (its flags cannot be inspected), so libc falls back to
 // clone. System calls of other ABIs (i386 int 0x80, x32) kill the process.
