@@ -1,5 +1,6 @@
 #include "cli/server.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -162,6 +163,11 @@ int serve(const ServeOptions& o) {
     sandbox::JailOptions jopts;
     jopts.state_dir = o.data_dir / "sandboxes";
     jopts.pids_max = o.sandbox_pids_max;
+    // A sandbox cannot raise its limit above Kiln's hard one (it has no CAP_SYS_RESOURCE
+    // on the host), e.g. when Kiln runs under a small systemd LimitNOFILE.
+    if (rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY) {
+      jopts.max_open_files = std::min<uint64_t>(jopts.max_open_files, rl.rlim_max);
+    }
     backend = sandbox::make_jail_backend(jopts);
   } else {
     std::fprintf(stderr, "kiln: unknown sandbox backend %s\n", o.sandbox_backend.c_str());
