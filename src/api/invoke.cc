@@ -193,6 +193,7 @@ void Frontend::execute(registry::FunctionVersionPtr f, worker::InvokeRequest ir,
     if (observer_) observer_->on_throttle(*f);
     worker::InvokeResult r;
     r.status = TooManyRequests("Rate Exceeded. No worker has room for a new execution environment.");
+    r.payload = worker::kHostMemoryReason;
     return done(std::move(r));
   }
   // Scaling rate and host memory (reclaiming idle sandboxes of other functions first).
@@ -220,6 +221,8 @@ void Frontend::execute(registry::FunctionVersionPtr f, worker::InvokeRequest ir,
             r.function_error = "Unhandled";
           } else {
             r.status = s;
+            // Out of room after admission (a concurrent creation took it): a throttle.
+            if (s.http_status() == 429) r.payload = worker::kHostMemoryReason;
           }
           return done(std::move(r));
         }

@@ -15,7 +15,7 @@ void usage() {
                "                  [--sandbox-backend jail|process] [--sandbox-idle-seconds N]\n"
                "                  [--threads N] [--runtimes-dir DIR] [--async-retry-base-ms MS]\n"
                "                  [--log-max-bytes-per-function BYTES] [--account-concurrency N]\n"
-               "                  [--sandbox-memory-mb N] [--scale-rate N]\n"
+               "                  [--sandbox-memory-mb N] [--scale-rate N] [--sandbox-pids-max N]\n"
                "defaults: --listen 127.0.0.1:9001 --data-dir ./.kiln --region us-east-1\n"
                "       kiln status | sandboxes | dead-letters | credentials ...  (operator commands; --help)\n");
 }
@@ -76,6 +76,8 @@ int main(int argc, char** argv) {
       o.sandbox_memory_mb = n;
     } else if (flag == "--scale-rate" && parse_uint(value, &n)) {
       o.scale_rate = n;
+    } else if (flag == "--sandbox-pids-max" && parse_uint(value, &n) && n >= 16 && n <= 1000000) {
+      o.sandbox_pids_max = static_cast<uint32_t>(n);
     } else if (flag == "--threads" && parse_uint(value, &n)) {
       o.threads = static_cast<unsigned>(n);
     } else if (flag == "--async-retry-base-ms" && parse_uint(value, &n) && n >= 1 && n <= 3600000) {

@@ -178,6 +178,12 @@ int serve(const ServeOptions& o) {
   } else if (o.sandbox_backend == "jail") {
     sandbox::JailOptions jopts;
     jopts.state_dir = o.data_dir / "sandboxes";
+    jopts.pids_max = o.sandbox_pids_max;
+    // A sandbox cannot raise its limit above Kiln's hard one (it has no CAP_SYS_RESOURCE
+    // on the host), e.g. when Kiln runs under a small systemd LimitNOFILE.
+    if (rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY) {
+      jopts.max_open_files = std::min<uint64_t>(jopts.max_open_files, rl.rlim_max);
+    }
     backend = sandbox::make_jail_backend(jopts);
   } else {
     std::fprintf(stderr, "kiln: unknown sandbox backend %s\n", o.sandbox_backend.c_str());
@@ -196,6 +202,8 @@ int serve(const ServeOptions& o) {
   }
   wopts.scale_rate = o.scale_rate;
   worker::Worker worker(io, *backend, logs, wopts);
+  log::info("descriptors: RLIMIT_NOFILE " + std::to_string(worker::fd_soft_limit()) + " fits " +
+            std::to_string(worker.max_sandboxes_by_fds()) + " sandboxes");
   placement::PlacementService placement({&worker});
   assignment::AssignmentService assignment;
   registry.on_retired([&](const registry::FunctionVersionPtr& old) { assignment.retire_key(old->sandbox_key()); });
@@ -340,6 +348,12 @@ int serve(const ServeOptions& o) {
   }
   net::ServerOptions sopts;
   sopts.body_limit = kMaxRequestBody;
+  // SDK clients keep idle connections pooled and reconnect when one is closed; a
+  // request (up to a 70 MB zip) must arrive within read_timeout of its first byte.
+  // Connections are bounded by the descriptors kept out of sandbox capacity.
+  sopts.idle_timeout = std::chrono::seconds(60);
+  sopts.read_timeout = std::chrono::seconds(300);
+  sopts.max_connections = worker::fd_headroom(worker::fd_soft_limit()) - 16;
   sopts.too_large = [] {
     return api::error_response({413, "RequestEntityTooLargeException",
                                 "Request must be smaller than " + std::to_string(kMaxRequestBody) + " bytes"},

@@ -20,6 +20,7 @@ struct ServeOptions {
   int64_t async_retry_base_ms = 60000;  // async retries wait this, then twice this
   uint64_t sandbox_memory_mb = 0;  // --sandbox-memory-mb: host memory for sandboxes; 0 = 75% of RAM
   uint64_t scale_rate = 1000;      // --scale-rate: new sandboxes per function every 10 s; 0 = unlimited
+  uint32_t sandbox_pids_max = 1024;  // --sandbox-pids-max: processes and threads per sandbox (jail)
 };
 
 // Runs until SIGINT or SIGTERM. Returns the process exit code.

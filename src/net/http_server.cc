@@ -9,6 +9,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <exception>
 #include <mutex>
@@ -47,9 +48,31 @@ struct HttpServer::Connections {
   std::mutex mu;
   std::unordered_set<std::shared_ptr<Connection>> open;  // guarded by mu
   bool stopped = false;                                  // guarded by mu
+  std::atomic<uint64_t> buffered{0};  // bytes charged by requests being read
+
+  // Charges `bytes` against options.buffer_budget; false (nothing charged) if it would
+  // pass it. A budget of 0 counts without refusing.
+  bool try_charge(uint64_t bytes) {
+    const uint64_t budget = options.buffer_budget;
+    uint64_t cur = buffered.load();
+    do {
+      if (budget != 0 && cur + bytes > budget) return false;
+    } while (!buffered.compare_exchange_weak(cur, cur + bytes));
+    return true;
+  }
+  // What is left of the budget now (UINT64_MAX without one).
+  uint64_t budget_left() const {
+    const uint64_t budget = options.buffer_budget;
+    if (budget == 0) return UINT64_MAX;
+    const uint64_t cur = buffered.load();
+    return cur >= budget ? 0 : budget - cur;
+  }
 };
 
 namespace {
+
+constexpr uint32_t kHeaderLimit = 64 * 1024;
+constexpr size_t kFirstRead = 4096;  // bytes asked for while waiting for a request
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -80,14 +103,98 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::string& peer() const { return peer_; }
 
  private:
+  // Reading one request has two phases: waiting for its first byte (idle_timeout),
+  // then reading it whole (read_timeout from that byte), charging the bytes it holds
+  // against the server's buffer budget as they arrive. on_read gets the outcome.
   void read() {
+    if (buffer_.size() > 0) return read_request();  // pipelined bytes: already started
+    arm(options_.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kFirstRead),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->buffer_.commit(n);
+                              if (ec) return self->finish_read(ec);
+                              self->read_request();
+                            });
+  }
+
+  void read_request() {
     parser_.emplace();
-    parser_->body_limit(options_.body_limit);
-    parser_->header_limit(64 * 1024);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->on_read(ec);
-                     });
+    parser_->header_limit(kHeaderLimit);
+    // Beast reserves a declared Content-Length as soon as the header is parsed: cap it
+    // by what is left of the budget so an over-budget body fails before allocation.
+    const uint64_t left = shared_->budget_left();
+    budget_capped_ = left < options_.body_limit;
+    parser_->body_limit(budget_capped_ ? left : options_.body_limit);
+    arm(options_.read_timeout);
+    read_some();
+  }
+
+  void read_some() {
+    http::async_read_some(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            self->on_read_some(ec);
+                          });
+  }
+
+  void on_read_some(beast::error_code ec) {
+    if (ec == http::error::body_limit && budget_capped_ && !declared_over_body_limit()) return refuse_over_budget();
+    if (!ec && !charge()) return refuse_over_budget();
+    if (ec || parser_->is_done()) return finish_read(ec);
+    read_some();
+  }
+
+  // The request is read (or reading failed): nothing of it stays charged, and no
+  // deadline runs while the handler answers.
+  void finish_read(beast::error_code ec) {
+    release();
+    stream_.expires_never();
+    on_read(ec);
+  }
+
+  void arm(std::chrono::milliseconds timeout) {
+    if (timeout.count() > 0) {
+      stream_.expires_after(timeout);
+    } else {
+      stream_.expires_never();
+    }
+  }
+
+  // Memory this request holds now: the read buffer and the body (its declared length
+  // is reserved up front).
+  uint64_t held() const {
+    uint64_t body = parser_ ? parser_->get().body().capacity() : 0;
+    if (parser_ && parser_->content_length()) body = std::max<uint64_t>(body, *parser_->content_length());
+    return buffer_.capacity() + body;
+  }
+
+  bool charge() {
+    const uint64_t want = held();
+    if (want <= charged_) return true;
+    if (!shared_->try_charge(want - charged_)) return false;
+    charged_ = want;
+    return true;
+  }
+
+  void release() {
+    shared_->buffered -= charged_;
+    charged_ = 0;
+  }
+
+  bool declared_over_body_limit() const {
+    auto length = parser_->content_length();
+    return length && *length > options_.body_limit;
+  }
+
+  // Frees what the request holds, answers over_budget and closes.
+  void refuse_over_budget() {
+    parser_.reset();
+    buffer_ = beast::flat_buffer();
+    release();
+    stream_.expires_never();
+    keep_alive_ = false;
+    Response r = options_.over_budget ? options_.over_budget() : Response(http::status::payload_too_large, 11);
+    r.keep_alive(false);
+    do_write(std::move(r));
   }
 
   void on_read(beast::error_code ec) {
@@ -132,6 +239,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void shutdown() {
     if (closed_) return;
     closed_ = true;
+    release();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.socket().close(ec);
@@ -165,13 +273,33 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string peer_;
   bool keep_alive_ = true;
   bool closed_ = false;
+  bool budget_capped_ = false;  // this request's body limit is what was left of the budget
+  uint64_t charged_ = 0;        // bytes this connection has charged to the budget
 };
+
+// A connection for an accepted socket, registered as open; null (socket closed, unread)
+// when the server is at max_connections or stopped (*stopped set).
+std::shared_ptr<Connection> admit(const std::shared_ptr<HttpServer::Connections>& shared, tcp::socket socket,
+                                  bool* stopped) {
+  std::lock_guard lock(shared->mu);
+  *stopped = shared->stopped;  // accepted as stop() ran
+  const uint64_t max = shared->options.max_connections;
+  if (*stopped || (max != 0 && shared->open.size() >= max)) {
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    return nullptr;
+  }
+  auto conn = std::make_shared<Connection>(std::move(socket), shared);
+  shared->open.insert(conn);
+  return conn;
+}
 
 }  // namespace
 
 HttpServer::HttpServer(asio::io_context& io, tcp::acceptor acceptor, Handler handler,
                        ServerOptions options)
-    : io_(io), acceptor_(std::move(acceptor)), connections_(std::make_shared<Connections>()) {
+    : io_(io), acceptor_(std::move(acceptor)), accept_backoff_(acceptor_.get_executor()),
+      connections_(std::make_shared<Connections>()) {
   connections_->handler = std::move(handler);
   connections_->options = std::move(options);
   boost::system::error_code ec;
@@ -184,24 +312,35 @@ void HttpServer::accept() {
   acceptor_.async_accept(asio::make_strand(io_),
                          [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
                            if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
-                           if (!ec) {
-                             auto conn = std::make_shared<Connection>(std::move(socket),
-                                                                      self->connections_);
-                             {
-                               std::lock_guard lock(self->connections_->mu);
-                               if (self->connections_->stopped) return;  // accepted as stop() ran
-                               self->connections_->open.insert(conn);
-                             }
-                             conn->start();
-                           }
-                           self->accept();
+                           // Out of fds (EMFILE/ENFILE) or the like: re-arming at once
+                           // would spin, so wait a little for descriptors to free up.
+                           if (ec) return self->accept_later();
+                           bool stopped = false;
+                           if (auto conn = admit(self->connections_, std::move(socket), &stopped)) conn->start();
+                           if (!stopped) self->accept();
                          });
 }
+
+void HttpServer::accept_later() {
+  accept_backoff_.expires_after(connections_->options.accept_backoff);
+  accept_backoff_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || !self->acceptor_.is_open()) return;
+    self->accept();
+  });
+}
+
+uint64_t HttpServer::open_connections() const {
+  std::lock_guard lock(connections_->mu);
+  return connections_->open.size();
+}
+
+uint64_t HttpServer::buffered_bytes() const { return connections_->buffered.load(); }
 
 void HttpServer::stop() {
   asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
     boost::system::error_code ec;
     self->acceptor_.close(ec);
+    self->accept_backoff_.cancel();
   });
   std::unordered_set<std::shared_ptr<Connection>> open;
   {

@@ -5,11 +5,13 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -85,11 +87,17 @@ class CapacityTest : public ::testing::Test {
     backend_ = sandbox::make_process_backend();
     logs_ = std::make_unique<LogStore>(dir_ / "logs");
     io_thread_ = std::thread([this] { io_.run(); });
-    WorkerOptions options;
-    options.runtimes_dir = dir_ / "runtimes";
-    options.sandbox_memory_mb = 512;
-    options.scale_rate = 2;
-    worker_ = std::make_unique<Worker>(io_, *backend_, *logs_, options);
+    options_.runtimes_dir = dir_ / "runtimes";
+    options_.sandbox_memory_mb = 512;
+    options_.scale_rate = 2;
+    worker_ = std::make_unique<Worker>(io_, *backend_, *logs_, options_);
+  }
+
+  // Replaces the (still empty) worker with one made with changed options.
+  void remake_worker(const std::function<void(WorkerOptions&)>& change) {
+    worker_.reset();
+    change(options_);
+    worker_ = std::make_unique<Worker>(io_, *backend_, *logs_, options_);
   }
 
   void TearDown() override {
@@ -149,6 +157,7 @@ class CapacityTest : public ::testing::Test {
   std::thread io_thread_;
   std::unique_ptr<sandbox::SandboxBackend> backend_;
   std::unique_ptr<LogStore> logs_;
+  WorkerOptions options_;
   std::unique_ptr<Worker> worker_;
   FakeClock clock_;
   assignment::AssignmentService assignment_{[this] { return clock_.now; }};
@@ -228,6 +237,68 @@ TEST_F(CapacityTest, AdmitAppliesTheScalingRatePerFunction) {
   EXPECT_EQ(s.type(), "TooManyRequestsException");
   EXPECT_EQ(reason, kScaleRateReason);
   EXPECT_TRUE(admit_new_sandbox(*worker_, assignment_, *function("b", 128), &reason).ok());
+}
+
+TEST(FdCapacity, SandboxesGetWhatIsLeftAfterTheHeadroom) {
+  EXPECT_EQ(fds_per_sandbox(), kFdsPerSandboxBase + kRuntimeApiMaxConnections - 1);
+  EXPECT_EQ(fd_headroom(1024), 128u);
+  EXPECT_EQ(fd_headroom(200), 64u) << "never less than 64";
+  EXPECT_EQ(sandboxes_by_fds(1024, 40), (1024u - 40 - 128) / fds_per_sandbox());
+  EXPECT_EQ(sandboxes_by_fds(200, 30), (200u - 30 - 64) / fds_per_sandbox());
+  EXPECT_EQ(sandboxes_by_fds(100, 40), 0u) << "no room at all: every sandbox is refused";
+  EXPECT_GT(sandboxes_by_fds(1 << 20, 40), 40000u);
+}
+
+TEST(FdCapacity, ReadsThisProcesssLimitAndOpenDescriptors) {
+  EXPECT_GT(fd_soft_limit(), 3u);
+  const uint64_t before = open_fd_count();
+  int fd = ::dup(0);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(open_fd_count(), before + 1);
+  ::close(fd);
+}
+
+TEST_F(CapacityTest, DescriptorsBoundSandboxesAndRefuseAtOnce) {
+  remake_worker([](WorkerOptions& o) {
+    o.sandbox_memory_mb = 0;  // memory unlimited: only descriptors bind
+    o.max_sandboxes_by_fds = 2;
+  });
+  ASSERT_TRUE(create(function("a", 128)).ok());
+  ASSERT_TRUE(create(function("b", 128)).ok());
+  EXPECT_FALSE(worker_->fds_fit());
+  bool sync = false;
+  auto refused = create(function("c", 128), &sync);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(sync) << "a refusal must not wait for a creation thread";
+  EXPECT_EQ(refused.status().http_status(), 429);
+  EXPECT_EQ(refused.status().type(), "TooManyRequestsException");
+  EXPECT_NE(refused.status().message().find("file descriptors"), std::string::npos) << refused.status().message();
+  EXPECT_EQ(worker_->load(), 2u);
+  envs_.front()->retire();
+  EXPECT_TRUE(worker_->fds_fit()) << "a retired sandbox frees its descriptors' slot at once";
+  EXPECT_TRUE(create(function("c", 128)).ok());
+}
+
+TEST_F(CapacityTest, AdmitReclaimsIdleSandboxesForDescriptorsThenThrottles) {
+  remake_worker([](WorkerOptions& o) {
+    o.sandbox_memory_mb = 0;
+    o.max_sandboxes_by_fds = 2;
+  });
+  auto b_idle = idle(function("b", 128));
+  auto busy = create(function("c", 128));
+  ASSERT_TRUE(b_idle && busy.ok());
+  assignment_.add_busy(*busy);
+  std::string reason;
+  EXPECT_TRUE(admit_new_sandbox(*worker_, assignment_, *function("a", 128), &reason).ok());
+  EXPECT_FALSE(b_idle->reusable()) << "the idle sandbox of another function was reclaimed";
+  ASSERT_TRUE(create(function("a", 128)).ok());
+  Status s = admit_new_sandbox(*worker_, assignment_, *function("d", 128), &reason);
+  EXPECT_EQ(s.http_status(), 429);
+  EXPECT_EQ(s.type(), "TooManyRequestsException");
+  EXPECT_EQ(reason, "ConcurrentInvocationLimitExceeded");
+  EXPECT_NE(s.message().find("file descriptors"), std::string::npos) << s.message();
+  EXPECT_TRUE((*busy)->reusable()) << "busy sandboxes are never reclaimed";
+  assignment_.release(*busy);
 }
 
 }  // namespace

@@ -73,6 +73,23 @@ std::string platform_report_json(const std::string& id, double duration, uint32_
          R"(","metrics":{)" + m + R"(},"status":")" + (error ? "error" : "success") + R"("}})";
 }
 
+// A runtime uses one or two connections, posts at most a 6 MB response and may keep a
+// connection idle through an invocation (up to its Timeout); these bounds are far from
+// that and keep one sandbox from exhausting Kiln's descriptors or memory.
+net::ServerOptions runtime_api_options(const registry::FunctionVersion& f) {
+  net::ServerOptions o;
+  o.body_limit = kRuntimeApiBodyLimit;
+  o.max_connections = kRuntimeApiMaxConnections;
+  o.buffer_budget = 2 * kRuntimeApiBodyLimit + 2 * 1024 * 1024;
+  o.idle_timeout = std::chrono::seconds(f.timeout_s) + kInitLimit + std::chrono::seconds(60);
+  o.read_timeout = std::chrono::seconds(60);
+  o.over_budget = [] {
+    return runtime_error(http::status::payload_too_large, "RequestEntityTooLarge",
+                         "The Runtime API is holding too many unfinished requests of this sandbox");
+  };
+  return o;
+}
+
 double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
@@ -107,8 +124,7 @@ void Environment::start() {
   boost::system::error_code ec;
   tcp::acceptor acceptor(io_);
   acceptor.assign(tcp::v4(), dup_cloexec(sandbox_->runtime_api_fd()), ec);
-  net::ServerOptions options;
-  options.body_limit = 7 * 1024 * 1024;
+  net::ServerOptions options = runtime_api_options(*function_);
   options.too_large = [weak]() {
     if (auto self = weak.lock()) return self->on_response_too_large();
     return runtime_error(http::status::payload_too_large, "RequestEntityTooLarge", "request too large");

@@ -23,6 +23,12 @@
 
 namespace kiln::worker {
 
+// Bounds of each sandbox's Runtime API server (see runtime_api_options in the .cc): a
+// request body above the limit answers 413; connections beyond the count are closed
+// unread (each would cost Kiln a descriptor).
+inline constexpr uint64_t kRuntimeApiBodyLimit = 7 * 1024 * 1024;
+inline constexpr uint64_t kRuntimeApiMaxConnections = 8;
+
 class Environment : public assignment::Assignable, public std::enable_shared_from_this<Environment> {
  public:
   struct Hooks {

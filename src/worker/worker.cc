@@ -18,6 +18,8 @@ namespace asio = boost::asio;
 Worker::Worker(asio::io_context& io, sandbox::SandboxBackend& backend, LogStore& logs, WorkerOptions options)
     : io_(io), backend_(backend), logs_(logs), options_(std::move(options)),
       scale_rate_(options_.scale_rate),
+      max_by_fds_(options_.max_sandboxes_by_fds ? options_.max_sandboxes_by_fds
+                                                : sandboxes_by_fds(fd_soft_limit(), open_fd_count())),
       create_pool_(std::make_unique<asio::thread_pool>(options_.creation_threads)),
       destroy_pool_(std::make_unique<asio::thread_pool>(1)) {}
 
@@ -35,7 +37,9 @@ void Worker::drain() {
 
 void Worker::create(registry::FunctionVersionPtr function,
                     std::function<void(const std::shared_ptr<Environment>&)> on_dead, Created done) {
+  if (!reserve_slot()) return done(TooManyRequests(kNoFdsMessage));
   if (!reserve_memory(function->memory_mb)) {
+    slots_--;
     return done(TooManyRequests("Rate Exceeded. The host has no memory left for a new execution environment of " +
                                 std::to_string(function->memory_mb) + " MB."));
   }
@@ -50,6 +54,7 @@ void Worker::create(registry::FunctionVersionPtr function,
     }
     if (!env.ok()) {
       live_--;
+      slots_--;
       reserved_mb_ -= f->memory_mb;
     }
     try {
@@ -63,6 +68,14 @@ void Worker::create(registry::FunctionVersionPtr function,
 bool Worker::memory_fits(uint64_t memory_mb) const {
   const uint64_t limit = options_.sandbox_memory_mb;
   return limit == 0 || reserved_mb_.load() + memory_mb <= limit;
+}
+
+bool Worker::reserve_slot() {
+  uint64_t cur = slots_.load();
+  do {
+    if (cur >= max_by_fds_) return false;
+  } while (!slots_.compare_exchange_weak(cur, cur + 1));
+  return true;
 }
 
 bool Worker::reserve_memory(uint64_t memory_mb) {
@@ -164,6 +177,7 @@ StatusOr<std::shared_ptr<Environment>> Worker::create_now(
       envs_.erase(id);
     }
     reserved_mb_ -= memory_mb;
+    slots_--;
     std::shared_ptr<sandbox::Sandbox> owned(std::move(s));
     asio::post(*destroy_pool_, [this, owned] {
       owned->destroy();

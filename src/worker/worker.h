@@ -35,6 +35,9 @@ struct WorkerOptions {
   uint64_t sandbox_memory_mb = 0;
   // New sandboxes per function every 10 s (Lambda's scaling rate); 0 = unlimited.
   uint64_t scale_rate = 1000;
+  // Sandboxes that fit in Kiln's file descriptors; 0 = sandboxes_by_fds(RLIMIT_NOFILE,
+  // descriptors open when the worker is made), so raise the limit before making it.
+  uint64_t max_sandboxes_by_fds = 0;
 };
 
 // One live sandbox, as the operator sees it.
@@ -59,8 +62,9 @@ class Worker : public placement::WorkerSlot {
   // worker thread once the runtime process has started (it initializes concurrently).
   // `on_dead` is called when the environment's runtime dies or times out.
   // Its MemorySize is reserved before create() returns; when it does not fit in
-  // sandbox_memory_mb, `done` runs at once, on the caller's thread, with a 429
-  // TooManyRequestsException (make_room first to reclaim idle sandboxes).
+  // sandbox_memory_mb, or no descriptors are left for it (max_sandboxes_by_fds),
+  // `done` runs at once, on the caller's thread, with a 429 TooManyRequestsException
+  // (make_room first to reclaim idle sandboxes).
   void create(registry::FunctionVersionPtr function,
               std::function<void(const std::shared_ptr<Environment>&)> on_dead, Created done);
 
@@ -71,6 +75,11 @@ class Worker : public placement::WorkerSlot {
   // Whether a sandbox of `memory_mb` would fit in sandbox_memory_mb now.
   bool memory_fits(uint64_t memory_mb) const;
   uint64_t memory_limit_mb() const { return options_.sandbox_memory_mb; }
+  // Whether one more sandbox fits in Kiln's file descriptors now.
+  bool fds_fit() const { return slots_.load() < max_by_fds_; }
+  uint64_t max_sandboxes_by_fds() const { return max_by_fds_; }
+  static constexpr const char* kNoFdsMessage =
+      "Rate Exceeded. The host has no file descriptors left for a new execution environment.";
   // The per-function scaling rate of new on-demand sandboxes (admit_new_sandbox).
   ScaleRate& scale_rate() { return scale_rate_; }
   // Live sandboxes (thread-safe; takes each environment's lock briefly).
@@ -82,6 +91,7 @@ class Worker : public placement::WorkerSlot {
   StatusOr<std::shared_ptr<Environment>> create_now(const registry::FunctionVersionPtr& f,
                                                     std::function<void(const std::shared_ptr<Environment>&)> on_dead);
   bool reserve_memory(uint64_t memory_mb);
+  bool reserve_slot();
   std::vector<std::string> environment_for(const registry::FunctionVersion& f, const std::string& stream) const;
 
   boost::asio::io_context& io_;
@@ -91,6 +101,8 @@ class Worker : public placement::WorkerSlot {
   std::atomic<uint64_t> live_{0};
   std::atomic<uint64_t> reserved_mb_{0};
   ScaleRate scale_rate_;
+  uint64_t max_by_fds_;
+  std::atomic<uint64_t> slots_{0};  // sandboxes holding descriptors (freed with memory)
   mutable std::mutex envs_mu_;
   std::map<std::string, std::weak_ptr<Environment>> envs_;  // guarded by envs_mu_; by sandbox id
   std::unique_ptr<boost::asio::thread_pool> create_pool_;

@@ -17,6 +17,8 @@ Contract (used by every tests/e2e/**/test_*.py, including tests/e2e/ric/):
   c_bootstrap_zip(), make_zip({name: bytes | (bytes, mode)})
   run_cli(version, args, env)      # version 1 = pip awscli, 2 = /usr/bin/aws
   signed_request(server, method, path, body, headers)  # raw SigV4-signed HTTP
+  wait_until(condition, what, timeout)  # polls; raises AssertionError naming `what`
+  sandboxes(server, function)      # `kiln sandboxes --json`: the live sandboxes
 
 Environment: KILN_BINARY (default /work/main/build/kiln, then ../../build/kiln),
 KILN_C_BOOTSTRAP (the static echo bootstrap built by target c_bootstrap),
@@ -356,6 +358,33 @@ def wait_active(lam, name, timeout=30):
         if state == "Failed" or time.monotonic() > deadline:
             raise AssertionError("function %s not Active: %r" % (name, cfg))
         time.sleep(0.05)
+
+
+def wait_until(condition, what, timeout=60, interval=0.05):
+    """Polls `condition` until it returns a true value (returned); fails after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("%s: not within %s s" % (what, timeout))
+        time.sleep(interval)
+
+
+def sandboxes(server, function=None):
+    """The server's live sandboxes (of `function`), as `kiln sandboxes --json` lists them."""
+    import json
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
+    if server.keys:
+        env["KILN_ACCESS_KEY_ID"], env["KILN_SECRET_ACCESS_KEY"] = server.keys
+    cmd = [kiln_binary(), "sandboxes", "--data-dir", server.data_dir, "--endpoint-url", server.endpoint, "--json"]
+    if function:
+        cmd += ["--function", function]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        raise AssertionError("kiln sandboxes failed: %s" % out.stderr)
+    return json.loads(out.stdout)["Sandboxes"]
 
 
 def create_function(lam, name, zip_bytes, runtime, handler, wait=True, **kw):

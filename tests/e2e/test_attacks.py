@@ -466,6 +466,7 @@ def handler(event, context):
     raise ValueError("unknown action %r" % a)
 '''
 HANDLER = "lambda_function.handler"
+PIDS_MAX = 128  # processes and threads per sandbox on this test's server
 
 
 def host_pids_with_uid(server, uid, zombies=False):
@@ -497,6 +498,8 @@ def host_pids_with_uid(server, uid, zombies=False):
 
 @unittest.skipUnless(harness.is_jailed(), "process backend has no isolation")
 class AttackTest(harness.KilnTestCase):
+    # A small pids limit, so the fork bomb hits it at once rather than racing Timeout.
+    server_kwargs = {"extra_args": ["--sandbox-pids-max", str(PIDS_MAX)]}
 
     @classmethod
     def setUpClass(cls):
@@ -704,7 +707,9 @@ class AttackTest(harness.KilnTestCase):
     # ------------------------------------------------------------ resource exhaustion
 
     def test_fork_bomb_stays_inside_and_next_invoke_is_fresh(self):
-        name, _ = self.create_function(self.zip, "python3.11", HANDLER, Timeout=4,
+        # The bomb hits PIDS_MAX within moments, then sleeps until Timeout ends the invoke:
+        # Timeout only has to be long enough for PIDS_MAX forks on a loaded machine.
+        name, _ = self.create_function(self.zip, "python3.11", HANDLER, Timeout=20,
                                        MemorySize=512)
         first = self.attack({"action": "state"}, name=name)
         results = {}
@@ -713,9 +718,8 @@ class AttackTest(harness.KilnTestCase):
             results["bomb"] = self.call(name, {"action": "fork_bomb"}, tail=True)
         t = threading.Thread(target=bomb)
         t.start()
-        time.sleep(1.0)  # the bomb is going off; others must still be served
-        self.assertContained()
-        t.join(30)
+        self.assertContained()  # while the bomb is going off, others are served
+        t.join(90)
         self.assertFalse(t.is_alive(), "fork bomb invoke never returned")
         resp, out = results["bomb"]
         self.assertEqual(resp.get("FunctionError"), "Unhandled", repr(out))
@@ -822,6 +826,15 @@ class AttackTest(harness.KilnTestCase):
         name, _ = self.create_function(version_zip("v1"), "python3.11", HANDLER)
         seen, stop, errors = [], threading.Event(), []
 
+        def wait_seen(v, after=0.0):
+            """Until an invoke started after `after` answered `v` (the load keeps going)."""
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not errors:
+                if any(out == v and started > after for started, out in list(seen)):
+                    return
+                time.sleep(0.05)
+            self.fail("load never saw %s (errors %r)" % (v, errors[:3]))
+
         def load():
             lam = self.server.client()
             while not stop.is_set():
@@ -836,12 +849,12 @@ class AttackTest(harness.KilnTestCase):
             t.start()
         marks = []
         try:
+            wait_seen("v1")
             for v in ("v2", "v3"):
-                time.sleep(0.5)
                 self.lam.update_function_code(FunctionName=name, ZipFile=version_zip(v))
                 harness.wait_active(self.lam, name)
                 marks.append((time.monotonic(), v))
-            time.sleep(0.5)
+                wait_seen(v, after=marks[-1][0])
         finally:
             stop.set()
             for t in threads:

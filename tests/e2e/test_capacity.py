@@ -16,6 +16,7 @@ import harness
 
 PY = "python3.11"
 HANDLER = "lambda_function.handler"
+HOLD_S = 10  # how long a busy sandbox is held: ample time to probe while it is busy
 
 
 def invoke(lam, name, event):
@@ -89,7 +90,7 @@ class RefusalTest(CapacityBase):
         result = {}
 
         def hold():
-            result["big"] = invoke(self.server.client(), big, {"action": "sleep", "seconds": 3})
+            result["big"] = invoke(self.server.client(), big, {"action": "sleep", "seconds": HOLD_S})
 
         t = threading.Thread(target=hold)
         t.start()
@@ -103,7 +104,7 @@ class RefusalTest(CapacityBase):
         self.assertEqual(err.response.get("Reason"), "ConcurrentInvocationLimitExceeded")
         self.assertIn("memory", err.response["Error"]["Message"])
         t.join(30)
-        self.assertEqual(result["big"]["slept"], 3, "the busy sandbox was not disturbed")
+        self.assertEqual(result["big"]["slept"], HOLD_S, "the busy sandbox was not disturbed")
         # Once big is idle again it is reclaimed for small.
         self.assertEqual(invoke(self.lam, small, {"action": "echo", "data": 2}), 2)
         self.assertLessEqual(self.reserved_mb(), 256)

@@ -70,8 +70,10 @@ class ProvisionedConcurrencyTest(harness.KilnTestCase):
         _, log = self.invoke_tail(name, version, {"action": "state"})
         self.assertIn("REPORT RequestId", log)
         self.assertNotIn("Init Duration", log, "first invoke after READY was a cold start")
-        # Past the idle timeout, the provisioned sandboxes are still there.
-        time.sleep(3.5)
+        # Past the idle timeout, the provisioned sandboxes are still there: a function
+        # made after them, idle for less time, is reaped first.
+        control, _ = self.create_function(harness.python_zip(functions.PYTHON), PY, HANDLER)
+        harness.wait_until(lambda: not harness.sandboxes(self.server, control), "control sandbox reaped")
         # A burst of N concurrent invokes: every one warm, each in its own sandbox.
         results = [None] * N
         start = threading.Barrier(N)
@@ -129,7 +131,7 @@ class ProvisionedConcurrencyTest(harness.KilnTestCase):
         self.assertEqual(
             self.lam.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"], [])
         # Released: once past the idle timeout, the next invoke is cold again.
-        time.sleep(3.5)
+        harness.wait_until(lambda: not harness.sandboxes(self.server, name), "released sandboxes reaped")
         _, log = self.invoke_tail(name, "live", {"action": "state"})
         self.assertIn("Init Duration", log, "the provisioned sandbox outlived its configuration")
 

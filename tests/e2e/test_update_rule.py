@@ -52,6 +52,7 @@ class UpdateRuleTest(harness.KilnTestCase):
         name, _ = self.create_function(harness.python_zip(SOURCE % "v0"), PY, HANDLER)
         stop = threading.Event()
         records, failures = [], []  # (sent, returned, mark); failures: descriptions
+        running = threading.Event()  # set once an invoke of the load has returned
 
         def load():
             lam, mine = self.server.client(), []
@@ -61,6 +62,7 @@ class UpdateRuleTest(harness.KilnTestCase):
                     resp = lam.invoke(FunctionName=name, Payload=b"{}")
                     body = json.loads(resp["Payload"].read())
                     returned = time.monotonic()
+                    running.set()
                     if "FunctionError" in resp:
                         failures.append("FunctionError %s: %r" % (resp["FunctionError"], body))
                     else:
@@ -74,7 +76,7 @@ class UpdateRuleTest(harness.KilnTestCase):
             t.start()
         updates = []  # (mark, made, seen_done, status)
         try:
-            time.sleep(0.5)  # the load is running before the first update
+            harness.wait_until(lambda: running.is_set() or failures, "the load running before the first update")
             for k in range(1, UPDATES + 1):
                 failing = k == FAILING_UPDATE
                 code = FAILING % k if failing else SOURCE % ("v%d" % k)
