@@ -35,9 +35,10 @@ void start_preparation(placement::PlacementService& placement, assignment::Assig
   auto* w = dynamic_cast<Worker*>(placement.pick());
   if (!w) return outcome.no_room();
   if (w->memory_limit_mb() != 0 && f->memory_mb > w->memory_limit_mb()) {
-    log::warn(f->arn() + " needs " + std::to_string(f->memory_mb) + " MB, more than the host's sandbox memory (" +
-              std::to_string(w->memory_limit_mb()) + " MB): prepared without a sandbox");
-    done(Status::Ok());
+    // Room can never come: no invoke of it can run on this host either (they answer 429).
+    done({400, "InsufficientCapacity",
+          "The function's MemorySize (" + std::to_string(f->memory_mb) + " MB) exceeds the host's sandbox memory (" +
+              std::to_string(w->memory_limit_mb()) + " MB)."});
     return outcome.finished();
   }
   if (!make_room(*w, assignment, f->sandbox_key(), f->memory_mb)) return outcome.no_room();

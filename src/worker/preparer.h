@@ -15,14 +15,14 @@ namespace kiln::worker {
 // back as Lambda's LastUpdateStatusReasonCode (e.g. FunctionError.RuntimeInitError) with
 // "errorType: errorMessage" of the runtime's error document as the message.
 //
-// Initializations run through `queue` (bounded, FIFO). Host capacity never fails one:
-// without memory room it reclaims idle sandboxes, else waits in the queue for room. It
-// succeeds without a sandbox (the first invoke starts one, as after any idle reap) when
-// the function can never fit in the host's sandbox memory, or when it has waited longer
-// than the queue's max_wait: as with Lambda, a create or update does not fail because
-// the host is busy, and the waiters (function_active_v2, function_updated_v2) see a final
-// state. Only the function's own errors (init error, timeout, bad entrypoint) and
-// internal errors fail it.
+// Initializations run through `queue` (bounded, FIFO). A busy host never fails one:
+// without memory room it reclaims idle sandboxes, else waits in the queue for room; if
+// it has waited longer than the queue's max_wait it succeeds without a sandbox (the first
+// invoke starts one, as after any idle reap). As with Lambda, a create or update does not
+// fail because the host is busy, and the waiters (function_active_v2,
+// function_updated_v2) see a final state. It fails for the function's own errors (init
+// error, timeout, bad entrypoint), internal errors, and InsufficientCapacity only when
+// its MemorySize exceeds the host's whole sandbox memory (room can never come).
 // `placement`, `assignment` and `queue` must outlive the preparer.
 registry::Preparer make_preparer(placement::PlacementService& placement, assignment::AssignmentService& assignment,
                                  InitQueue& queue);
