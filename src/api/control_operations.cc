@@ -47,20 +47,13 @@ ControlResult list_functions(const RouteMatch& m, const ControlContext& ctx) {
   if (!marker.empty() && !crypto::base64_decode(marker, &after)) {
     return failed(InvalidParameterValue("Invalid marker: " + marker));
   }
+  // The marker is the last name of the previous page: the next page starts after it,
+  // whatever was created or deleted in between.
+  auto page = ctx.registry.list_page(ctx.account, after, static_cast<size_t>(max_items));
   json functions = json::array();
-  std::string last;
-  bool more = false;
-  for (const auto& f : ctx.registry.list(ctx.account)) {
-    if (!marker.empty() && f->name <= after) continue;
-    if (static_cast<int64_t>(functions.size()) == max_items) {
-      more = true;
-      break;
-    }
-    functions.push_back(registry::configuration_json(*f));
-    last = f->name;
-  }
+  for (const auto& f : page.functions) functions.push_back(registry::configuration_json(*f));
   json out = {{"Functions", functions}};
-  if (more) out["NextMarker"] = crypto::base64(last);
+  if (page.more) out["NextMarker"] = crypto::base64(page.functions.back()->name);
   return ok_json(200, out);
 }
 

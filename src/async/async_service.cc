@@ -66,7 +66,17 @@ AsyncService::AsyncService(AsyncOptions options, Invoker invoker, const Clock& c
       clock_(clock),
       store_(std::move(store)),
       configs_(*store_),
-      scheduler_(options_.max_in_flight, options_.max_in_flight_per_function) {}
+      scheduler_(options_.max_in_flight, options_.max_in_flight_per_function,
+                 [this](const std::string& key) { return lane_limit(key); }) {}
+
+std::optional<uint64_t> AsyncService::lane_limit(const std::string& function_key) const {
+  if (!concurrency_) return std::nullopt;
+  // function_key is "account\nfunction ARN"; the ARN is unqualified: its name ends it.
+  size_t nl = function_key.find('\n');
+  size_t colon = function_key.rfind(':');
+  if (nl == std::string::npos || colon == std::string::npos || colon < nl) return std::nullopt;
+  return concurrency_(function_key.substr(0, nl), function_key.substr(colon + 1));
+}
 
 AsyncService::~AsyncService() {
   {

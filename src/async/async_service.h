@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -52,6 +53,11 @@ using Invoker = std::function<void(const std::string& account, const std::string
                                    const std::string& qualifier, std::string payload, std::string request_id,
                                    InvokeDone done)>;
 
+// A function's reserved concurrency (nullopt: none), by account and function name. The
+// poller never runs more of a function's events at once than this.
+using FunctionConcurrency =
+    std::function<std::optional<uint64_t>(const std::string& account, const std::string& function_name)>;
+
 struct AsyncOptions {
   std::filesystem::path store_file;      // e.g. DATA_DIR/async/events.db
   std::string region = "us-east-1";
@@ -70,6 +76,8 @@ class AsyncService : public api::AsyncSink {
 
   void enqueue(api::AsyncEvent event, std::function<void(Status)> done) override;
 
+  // Where the poller reads each function's reserved concurrency. Set before start().
+  void set_function_concurrency(FunctionConcurrency concurrency) { concurrency_ = std::move(concurrency); }
   // Starts the poller thread (run_due whenever an event may be due).
   void start();
   // Dispatches every event due now that has a slot. The poller's step; tests call it.
@@ -101,6 +109,10 @@ class AsyncService : public api::AsyncSink {
   // platform error. Input never stops the poller.
   void guarded(const EventRecord& e, const std::function<void()>& step);
   void attempt_done(EventRecord e, std::string payload, worker::InvokeResult r, const std::string& version);
+  // A throttled attempt did not run: it is not counted, and the event waits a short,
+  // fixed time (or for its function's next slot) rather than backing off.
+  void throttled(EventRecord e, const worker::InvokeResult& r);
+  std::optional<uint64_t> lane_limit(const std::string& function_key) const;
   // Settles an event for good: destination record or dead letter, then removal.
   void settle(EventRecord e, const std::string& payload, const std::string& condition,
               std::optional<AttemptResponse> response, const std::string& destination);
@@ -113,6 +125,7 @@ class AsyncService : public api::AsyncSink {
   const Clock& clock_;
   std::unique_ptr<EventStore> store_;  // reset first in the destructor: its callbacks use the members below
   InvokeConfigs configs_;
+  FunctionConcurrency concurrency_;
   size_t recovered_in_flight_ = 0;
 
   mutable std::mutex mu_;

@@ -244,5 +244,80 @@ TEST_F(AsyncServiceTest, OneFunctionsBacklogDoesNotStarveAnother) {
   for (auto& d : held) d(worker::InvokeResult{}, "$LATEST");
 }
 
+TEST_F(AsyncServiceTest, PollerKeepsWithinTheFunctionsReservedConcurrency) {
+  // A function with reserved concurrency 1: the fake throttles a second concurrent
+  // attempt, as the frontend's limiter would.
+  std::mutex mu;
+  std::vector<InvokeDone> held;
+  int in_flight = 0, peak = 0, throttles = 0;
+  reopen([&](const std::string&, const std::string&, const std::string&, std::string, std::string, InvokeDone d) {
+    std::lock_guard lock(mu);
+    if (in_flight == 1) {
+      ++throttles;
+      worker::InvokeResult r;
+      r.status = TooManyRequests("Rate Exceeded.");
+      r.payload = "ReservedFunctionConcurrentInvocationLimitExceeded";
+      return d(std::move(r), "");
+    }
+    peak = std::max(peak, ++in_flight);
+    held.push_back(std::move(d));
+  });
+  std::vector<std::pair<std::string, std::string>> asked;
+  service->set_function_concurrency([&](const std::string& account, const std::string& name) {
+    asked.emplace_back(account, name);
+    return name == "f" ? std::optional<uint64_t>(1) : std::nullopt;
+  });
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(enqueue("r-" + std::to_string(i)).ok());
+  for (int done = 0; done < 6; ++done) {
+    service->run_due();
+    service->store().flush();
+    InvokeDone d;
+    {
+      std::lock_guard lock(mu);
+      ASSERT_EQ(held.size(), 1u) << "event " << done;
+      d = std::move(held.back());
+      held.clear();
+      --in_flight;
+    }
+    d(worker::InvokeResult{}, "$LATEST");
+    service->store().flush();
+  }
+  service->wait_idle();
+  EXPECT_EQ(peak, 1);
+  EXPECT_EQ(throttles, 0) << "the poller ran more events than the function's reserved concurrency";
+  EXPECT_EQ(service->queued(), 0u);
+  ASSERT_FALSE(asked.empty());
+  EXPECT_EQ(asked[0], std::make_pair(std::string(kAccount), std::string("f")));
+}
+
+TEST_F(AsyncServiceTest, ThrottledAttemptsAreNotAttemptsAndDoNotBackOff) {
+  put_config(R"({"MaximumRetryAttempts":0,"DestinationConfig":{"OnSuccess":{"Destination":")" + std::string(kDest) +
+             R"("}}})");
+  int throttles_left = 12;
+  fns.answer = [&](const Call& c) {
+    worker::InvokeResult r;
+    if (c.function_arn == kFn && throttles_left > 0) {
+      --throttles_left;
+      r.status = TooManyRequests("Rate Exceeded.");
+      r.payload = "ReservedFunctionConcurrentInvocationLimitExceeded";
+    }
+    return r;
+  };
+  ASSERT_TRUE(enqueue("req-busy", kFn, R"({"n":1})").ok());
+  const int64_t start = clock.now;
+  for (int i = 0; i < 100 && fns.calls_to(kDest).empty(); ++i) {
+    run();
+    clock.now += 1000;  // one second per round: a growing backoff would fall far behind
+  }
+  EXPECT_EQ(throttles_left, 0);
+  EXPECT_LE(clock.now - start, 20 * 1000) << "throttles backed off";
+  auto dest = fns.calls_to(kDest);
+  ASSERT_EQ(dest.size(), 1u);
+  auto record = nlohmann::json::parse(dest[0].payload);
+  EXPECT_EQ(record["requestContext"]["condition"], "Success");
+  EXPECT_EQ(record["requestContext"]["approximateInvokeCount"], 1) << "throttles were counted as attempts";
+  EXPECT_TRUE(service->store().dead_letters(kAccount, "", 10)->empty());
+}
+
 }  // namespace
 }  // namespace kiln::async

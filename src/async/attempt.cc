@@ -34,6 +34,7 @@ std::string describe(const worker::InvokeResult& r) {
 
 void AsyncService::attempt_done(EventRecord e, std::string payload, worker::InvokeResult r,
                                 const std::string& version) {
+  if (!r.status.ok() && r.status.http_status() == 429) return throttled(std::move(e), r);
   int64_t now = clock_.now_ms();
   OutcomeKind kind = classify(r);
   if (kind == OutcomeKind::kFunctionError) ++e.function_errors;
@@ -64,6 +65,19 @@ void AsyncService::attempt_done(EventRecord e, std::string payload, worker::Invo
   bool success = d.kind == Decision::kSucceeded;
   settle(std::move(e), payload, success ? "Success" : d.condition, std::move(response),
          success ? config.on_success : config.on_failure);
+}
+
+void AsyncService::throttled(EventRecord e, const worker::InvokeResult& r) {
+  // The function did not run: undo the attempt's count. The event's age still bounds
+  // it (dispatch settles it as EventAgeExceeded once it is too old).
+  --e.attempts;
+  e.in_flight = false;
+  e.last_error = describe(r);
+  e.next_ms = clock_.now_ms() + throttle_delay_ms(options_.retry_base_ms);
+  store_->reschedule(e, [this, e](Status s) {
+    if (!s.ok()) log::error("async: cannot record the throttle of " + e.request_id + ": " + s.message());
+    release(e.id, e, std::nullopt);
+  });
 }
 
 void AsyncService::settle(EventRecord e, const std::string& payload, const std::string& condition,

@@ -13,6 +13,8 @@ int64_t platform_error_delay_ms(int n, int64_t base_ms) {
   return std::min(d, cap);
 }
 
+int64_t throttle_delay_ms(int64_t base_ms) { return std::clamp<int64_t>(base_ms / 60, 1, 1000); }
+
 Decision decide(const EventProgress& p, OutcomeKind outcome, const RetrySettings& s, int64_t base_ms,
                 int64_t now_ms) {
   Decision d;

@@ -19,13 +19,13 @@ struct EventProgress {
   int64_t received_ms = 0;
   int attempts = 0;         // invocations started (Lambda's approximateInvokeCount)
   int function_errors = 0;  // attempts that ended in a function error or timeout
-  int platform_errors = 0;  // attempts refused by the platform (throttle, Kiln's error)
+  int platform_errors = 0;  // attempts that failed in Kiln (throttles are not attempts)
 };
 
 enum class OutcomeKind {
   kSuccess,
   kFunctionError,      // the function failed (Unhandled, timeout): counts against retries
-  kRetryablePlatform,  // throttle or Kiln's own error: retried until the event is too old
+  kRetryablePlatform,  // Kiln's own error: retried until the event is too old
   kPermanentPlatform,  // the function is gone or the event is unrunnable: fail now
 };
 
@@ -40,6 +40,11 @@ int64_t function_error_delay_ms(int n, int64_t base_ms);
 // Delay after the n-th (1-based) throttle or platform error: base/60 doubling, at most
 // 5 x base (with the default base of one minute: 1 s, 2 s, 4 s ... up to 5 minutes).
 int64_t platform_error_delay_ms(int n, int64_t base_ms);
+
+// Delay before an event whose attempt was throttled runs again: fixed, base/60 capped at
+// one second (throttles are not attempts and do not back off: the poller already keeps
+// within the function's concurrency, so a throttle means a brief contention).
+int64_t throttle_delay_ms(int64_t base_ms);
 
 // The event's deadline: received + maximum age.
 inline int64_t expiry_ms(const EventProgress& p, const RetrySettings& s) {

@@ -1,12 +1,20 @@
 #include "async/scheduler.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace kiln::async {
 
-Scheduler::Scheduler(size_t max_total, size_t max_per_function)
-    : max_total_(max_total), max_per_function_(max_per_function) {
+Scheduler::Scheduler(size_t max_total, size_t max_per_function, LaneLimit lane_limit)
+    : max_total_(max_total), max_per_function_(max_per_function), lane_limit_(std::move(lane_limit)) {
   assert(max_total >= 1 && max_per_function >= 1 && "scheduler needs room for one event");
+}
+
+size_t Scheduler::lane_cap(const std::string& key) const {
+  if (!lane_limit_) return max_per_function_;
+  auto limit = lane_limit_(key);
+  if (!limit) return max_per_function_;
+  return static_cast<size_t>(std::clamp<uint64_t>(*limit, 1, max_per_function_));
 }
 
 void Scheduler::add(int64_t id, const std::string& function_key, int64_t due_ms) {
@@ -22,7 +30,7 @@ std::optional<int64_t> Scheduler::take(int64_t now_ms) {
     std::string key = std::move(turn_.front());
     turn_.pop_front();
     Lane& lane = lanes_[key];
-    if (lane.running >= max_per_function_ || lane.queued.top().due_ms > now_ms) {
+    if (lane.running >= lane_cap(key) || lane.queued.top().due_ms > now_ms) {
       turn_.push_back(std::move(key));
       continue;
     }
@@ -52,7 +60,7 @@ std::optional<int64_t> Scheduler::next_due_ms() const {
   std::optional<int64_t> best;
   for (const auto& key : turn_) {
     const Lane& lane = lanes_.at(key);
-    if (lane.running >= max_per_function_) continue;
+    if (lane.running >= lane_cap(key)) continue;
     int64_t due = lane.queued.top().due_ms;
     if (!best || due < *best) best = due;
   }

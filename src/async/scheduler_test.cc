@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
+#include <string>
 
 namespace kiln::async {
 namespace {
@@ -78,6 +80,26 @@ TEST(Scheduler, ManyFunctionsAllGetServedEvenly) {
     s.finished(*id);
   }
   EXPECT_EQ(first_round.size(), 10u);  // each function once in the first ten turns
+}
+
+TEST(Scheduler, AFunctionsReservedConcurrencyCapsItsEventsInFlight) {
+  std::map<std::string, std::optional<uint64_t>> reserved = {{"one", 1}, {"zero", 0}};
+  Scheduler s(8, 7, [&reserved](const std::string& key) { return reserved[key]; });
+  for (int i = 0; i < 10; ++i) s.add(i, "one", 0);
+  for (int i = 10; i < 20; ++i) s.add(i, "zero", 0);
+  for (int i = 20; i < 30; ++i) s.add(i, "free", 0);
+  std::map<int64_t, int> taken;
+  while (auto id = s.take(0)) taken[*id / 10]++;
+  EXPECT_EQ(taken[0], 1) << "reserved concurrency 1";
+  EXPECT_EQ(taken[1], 1) << "reserved 0: one at a time, to be throttled and expire by age";
+  EXPECT_EQ(taken[2], 6) << "the rest of the total";
+  EXPECT_FALSE(s.next_due_ms()) << "every queued event waits for a slot, not for time";
+  reserved["one"] = 3;  // PutFunctionConcurrency raised it
+  EXPECT_FALSE(s.take(0)) << "the total is full";
+  s.finished(20);
+  s.finished(21);
+  EXPECT_TRUE(s.take(0));
+  EXPECT_TRUE(s.take(0));
 }
 
 }  // namespace

@@ -201,13 +201,18 @@ int serve(const ServeOptions& o) {
     if (pages > 0 && page > 0) wopts.sandbox_memory_mb = static_cast<uint64_t>(pages) / 1024 * page / 1024 * 3 / 4;
   }
   wopts.scale_rate = o.scale_rate;
+  // Initializations ahead of traffic (creates, updates): one per core at a time, the rest
+  // wait in order; no room for a minute means "prepared without a sandbox" (preparer.h).
+  // Declared before the worker: the worker's threads may end an initialization until
+  // the worker is destroyed.
+  worker::InitQueue init_queue(std::max(1u, std::thread::hardware_concurrency()), std::chrono::seconds(60));
   worker::Worker worker(io, *backend, logs, wopts);
   log::info("descriptors: RLIMIT_NOFILE " + std::to_string(worker::fd_soft_limit()) + " fits " +
             std::to_string(worker.max_sandboxes_by_fds()) + " sandboxes");
   placement::PlacementService placement({&worker});
   assignment::AssignmentService assignment;
   registry.on_retired([&](const registry::FunctionVersionPtr& old) { assignment.retire_key(old->sandbox_key()); });
-  registry.set_preparer(worker::make_preparer(placement, assignment));
+  registry.set_preparer(worker::make_preparer(placement, assignment, init_queue));
   // Provisioned concurrency: sandboxes kept initialized per version or alias
   // (worker/provisioner, api/provisioned_operations); reconciled by the reaper timer.
   auto provisioner = std::make_shared<worker::Provisioner>(
@@ -274,6 +279,11 @@ int serve(const ServeOptions& o) {
     std::fprintf(stderr, "kiln: %s\n", async_service.status().message().c_str());
     return 1;
   }
+  // The poller keeps within each function's concurrency: its reservation, or else the
+  // account's unreserved pool.
+  (*async_service)->set_function_concurrency([&limiter](const std::string& account, const std::string& name) {
+    return std::optional<uint64_t>(limiter.reserved(account, name).value_or(limiter.unreserved_limit(account)));
+  });
   frontend.set_async_sink(async_service->get());
   (*async_service)->register_with(frontend, admin);
   (*async_service)->start();
@@ -372,6 +382,7 @@ int serve(const ServeOptions& o) {
       if (e) return;
       assignment.reap_idle(std::chrono::seconds(o.sandbox_idle_seconds));
       provisioner->reconcile();
+      init_queue.room_changed();  // busy sandboxes may have gone idle: a waiting initialization retries
       reap();
     });
   };

@@ -56,68 +56,67 @@ StatusOr<json> LogsService::get_log_events(const json& in, const std::string& ac
   }
   auto g = store_.group(account, *function);
   if (!g) return LogResourceNotFound("The specified log group does not exist.");
+  std::vector<worker::LogSegment> segments;  // the stream's, in seq order
+  for (auto& seg : g->segments) {
+    if (seg.stream == *stream) segments.push_back(std::move(seg));
+  }
+  if (segments.empty()) return LogResourceNotFound("The specified log stream does not exist.");
 
-  // Events are ordered by position (seq, offset) within a stream.
-  auto pos_less = [](const EventKey& a, const EventKey& b) {
-    return std::tie(a.seq, a.offset) < std::tie(b.seq, b.offset);
-  };
-  std::vector<LogEvent> events;
-  bool found = false;
-  for (const auto& seg : g->segments) {
-    if (seg.stream != *stream) continue;
-    found = true;
-    if (seg.mtime_ms < range.start) continue;
-    read_segment(seg, range.start, range.end, [&](LogEvent&& e) {
-      events.push_back(std::move(e));
-      return true;
-    });
-  }
-  if (!found) return LogResourceNotFound("The specified log stream does not exist.");
+  // Reads only what the page needs: from the token's position (or the stream's head or
+  // end) until `limit` events or CloudWatch's 1 MB, plus one event to know what follows.
   const size_t max = static_cast<size_t>(limit.value_or(kDefaultLimit));
-  bool forward = token ? kind == 'f' : from_head.value_or(false);
-  size_t first = 0, last = 0;  // [first, last) of `events` returned
+  const bool forward = token ? kind == 'f' : from_head.value_or(false);
+  const StreamPosition at_pos{at.seq, at.offset};
+  uint64_t bytes_read = 0;
+  std::vector<LogEvent> page;
+  size_t page_bytes = 0;
+  auto take = [&](LogEvent&& e) {
+    if (page.size() == max || page_bytes + event_bytes(e) > kMaxResponseBytes) return false;
+    page_bytes += event_bytes(e);
+    page.push_back(std::move(e));
+    return true;
+  };
+  std::optional<EventKey> next;  // the first event after the page, when there is one
+  auto first_from = [&](StreamPosition from) {
+    read_stream_forward(segments, from, range.start, range.end, &bytes_read, [&](LogEvent&& e) {
+      next = e.key;
+      return false;
+    });
+  };
   if (forward) {
-    first = token ? static_cast<size_t>(std::lower_bound(events.begin(), events.end(), at,
-                                                         [&](const LogEvent& e, const EventKey& k) {
-                                                           return pos_less(e.key, k);
-                                                         }) - events.begin())
-                  : 0;
-    last = first;
-    size_t bytes = 0;
-    while (last < events.size() && last - first < max && bytes + event_bytes(events[last]) <= kMaxResponseBytes) {
-      bytes += event_bytes(events[last++]);
-    }
+    read_stream_forward(segments, token ? at_pos : StreamPosition{}, range.start, range.end, &bytes_read,
+                        [&](LogEvent&& e) {
+                          if (take(std::move(e))) return true;
+                          next = e.key;
+                          return false;
+                        });
   } else {
-    last = token ? static_cast<size_t>(std::lower_bound(events.begin(), events.end(), at,
-                                                        [&](const LogEvent& e, const EventKey& k) {
-                                                          return pos_less(e.key, k);
-                                                        }) - events.begin())
-                 : events.size();
-    first = last;
-    size_t bytes = 0;
-    while (first > 0 && last - first < max && bytes + event_bytes(events[first - 1]) <= kMaxResponseBytes) {
-      bytes += event_bytes(events[--first]);
-    }
+    read_stream_backward(segments, token ? std::optional<StreamPosition>(at_pos) : std::nullopt, range.start,
+                         range.end, &bytes_read, take);
+    std::reverse(page.begin(), page.end());
+    if (token) first_from(at_pos);
   }
+  bytes_read_ += bytes_read;
+
   json out_events = json::array();
-  for (size_t i = first; i < last; ++i) {
-    const auto& e = events[i];
+  for (const auto& e : page) {
     out_events.push_back({{"timestamp", e.key.timestamp}, {"message", e.message}, {"ingestionTime", e.key.timestamp}});
   }
-  // Forward token: the position after the last event returned (the same token again at
-  // the end, as CloudWatch does). Backward token: the first event returned.
+  // Forward token: the next event's position, else just past the last event returned,
+  // else the token given (CloudWatch answers the same token at the end of a stream).
+  // Backward token: the first event returned, else the token given.
   EventKey fwd, back;
   fwd.stream = back.stream = *stream;
-  if (last < events.size()) {
-    fwd = events[last].key;
-  } else if (!events.empty()) {
-    fwd = events.back().key;
+  if (next) {
+    fwd = *next;
+  } else if (!page.empty()) {
+    fwd = page.back().key;
     fwd.offset += 1;  // just past the last event
   } else if (token) {
     fwd = at;
   }
-  if (first < events.size()) {
-    back = events[first].key;
+  if (!page.empty()) {
+    back = page.front().key;
   } else if (token) {
     back = at;
   }

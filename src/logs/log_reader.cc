@@ -1,7 +1,12 @@
 #include "logs/log_reader.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
-#include <fstream>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -10,32 +15,155 @@
 
 namespace kiln::logs {
 
+namespace {
+
+constexpr size_t kBlock = 64 * 1024;  // bytes per read: a page never holds more than this beyond itself
+
+// Parses "<epoch ms> <message>" at `offset` of `segment`; nullopt when malformed or
+// outside [start_ms, end_ms].
+std::optional<LogEvent> parse_line(std::string_view line, const worker::LogSegment& segment, uint64_t offset,
+                                   int64_t start_ms, int64_t end_ms) {
+  size_t space = line.find(' ');
+  if (space == 0 || space == std::string_view::npos || space > 19) return std::nullopt;
+  int64_t ts = 0;
+  for (size_t i = 0; i < space; ++i) {
+    if (line[i] < '0' || line[i] > '9') return std::nullopt;
+    ts = ts * 10 + (line[i] - '0');
+  }
+  if (ts < start_ms || ts > end_ms) return std::nullopt;
+  LogEvent ev;
+  ev.key = {ts, segment.stream, segment.seq, offset};
+  ev.message = std::string(line.substr(space + 1));
+  if (ev.message.empty()) ev.message = " ";  // CloudWatch events are never empty
+  return ev;
+}
+
+// An open segment file, read with pread. A file deleted meanwhile (retention, cap)
+// reads as empty.
+class SegmentFile {
+ public:
+  explicit SegmentFile(const std::filesystem::path& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+  ~SegmentFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  SegmentFile(const SegmentFile&) = delete;
+  SegmentFile& operator=(const SegmentFile&) = delete;
+  bool ok() const { return fd_ >= 0; }
+  uint64_t size() const {
+    struct stat st {};
+    // SAFETY: fstat of the descriptor this object owns.
+    return fd_ >= 0 && ::fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  }
+  // Appends up to n bytes at `at` to *out; returns how many.
+  size_t read(uint64_t at, size_t n, std::string* out, uint64_t* bytes_read) const {
+    size_t old = out->size();
+    out->resize(old + n);
+    // SAFETY: reads into the n bytes just reserved at the end of *out.
+    ssize_t got = ::pread(fd_, out->data() + old, n, static_cast<off_t>(at));
+    size_t k = got > 0 ? static_cast<size_t>(got) : 0;
+    out->resize(old + k);
+    *bytes_read += k;
+    return k;
+  }
+
+ private:
+  int fd_;
+};
+
+// Visits the lines of one segment from `from` on; false when visit stopped.
+bool forward_segment(const worker::LogSegment& seg, uint64_t from, int64_t start_ms, int64_t end_ms,
+                     uint64_t* bytes_read, const std::function<bool(LogEvent&&)>& visit) {
+  SegmentFile file(seg.path);
+  if (!file.ok()) return true;
+  std::string buf;     // file bytes [base, base + buf.size())
+  uint64_t base = from;
+  bool skip_partial = false;
+  if (from > 0) {
+    // `from` may point inside a line (just past an event): start at the next line then.
+    std::string prev;
+    if (file.read(from - 1, 1, &prev, bytes_read) == 1 && prev[0] != '\n') skip_partial = true;
+  }
+  size_t scan = 0;  // lines before `scan` in buf have been handled
+  for (;;) {
+    size_t nl = buf.find('\n', scan);
+    if (nl == std::string::npos) {
+      buf.erase(0, scan);
+      base += scan;
+      scan = 0;
+      if (file.read(base + buf.size(), kBlock, &buf, bytes_read) == 0) {
+        if (buf.empty() || skip_partial) return true;
+        auto ev = parse_line(buf, seg, base, start_ms, end_ms);  // a last line without its newline
+        return !ev || visit(std::move(*ev));
+      }
+      continue;
+    }
+    std::string_view line(buf.data() + scan, nl - scan);
+    uint64_t offset = base + scan;
+    scan = nl + 1;
+    if (skip_partial) {
+      skip_partial = false;
+      continue;
+    }
+    if (auto ev = parse_line(line, seg, offset, start_ms, end_ms); ev && !visit(std::move(*ev))) return false;
+  }
+}
+
+// Visits the lines of one segment that start before `end` (a line start), last first.
+bool backward_segment(const worker::LogSegment& seg, std::optional<uint64_t> end, int64_t start_ms,
+                      int64_t end_ms, uint64_t* bytes_read, const std::function<bool(LogEvent&&)>& visit) {
+  SegmentFile file(seg.path);
+  if (!file.ok()) return true;
+  uint64_t pos = end ? std::min(*end, file.size()) : file.size();
+  std::string buf;  // file bytes [pos, pos + buf.size()): lines not yet visited
+  for (;;) {
+    while (!buf.empty()) {
+      size_t line_end = buf.size();
+      if (buf[line_end - 1] == '\n') --line_end;
+      size_t nl = line_end == 0 ? std::string::npos : buf.rfind('\n', line_end - 1);
+      if (nl == std::string::npos && pos != 0) break;  // the line's start is in the previous block
+      size_t line_start = nl == std::string::npos ? 0 : nl + 1;
+      std::string_view line(buf.data() + line_start, line_end - line_start);
+      if (auto ev = parse_line(line, seg, pos + line_start, start_ms, end_ms); ev && !visit(std::move(*ev))) {
+        return false;
+      }
+      buf.resize(line_start);
+    }
+    if (pos == 0) return true;
+    size_t n = static_cast<size_t>(std::min<uint64_t>(kBlock, pos));
+    std::string block;
+    if (file.read(pos - n, n, &block, bytes_read) != n) return true;  // truncated meanwhile
+    pos -= n;
+    buf.insert(0, block);
+  }
+}
+
+}  // namespace
+
 void read_segment(const worker::LogSegment& segment, int64_t start_ms, int64_t end_ms,
                   const std::function<bool(LogEvent&&)>& visit) {
-  std::ifstream in(segment.path, std::ios::binary);
-  if (!in) return;  // deleted meanwhile (retention, cap): nothing to read
-  std::string line;
-  uint64_t offset = 0;
-  while (std::getline(in, line)) {
-    uint64_t at = offset;
-    offset += line.size() + 1;
-    size_t space = line.find(' ');
-    if (space == 0 || space == std::string::npos || space > 19) continue;
-    int64_t ts = 0;
-    bool digits = true;
-    for (size_t i = 0; i < space; ++i) {
-      if (line[i] < '0' || line[i] > '9') {
-        digits = false;
-        break;
-      }
-      ts = ts * 10 + (line[i] - '0');
-    }
-    if (!digits || ts < start_ms || ts > end_ms) continue;
-    LogEvent ev;
-    ev.key = {ts, segment.stream, segment.seq, at};
-    ev.message = line.substr(space + 1);
-    if (ev.message.empty()) ev.message = " ";  // CloudWatch events are never empty
-    if (!visit(std::move(ev))) return;
+  uint64_t ignored = 0;
+  forward_segment(segment, 0, start_ms, end_ms, &ignored, visit);
+}
+
+void read_stream_forward(const std::vector<worker::LogSegment>& segments, StreamPosition from, int64_t start_ms,
+                         int64_t end_ms, uint64_t* bytes_read, const std::function<bool(LogEvent&&)>& visit) {
+  for (const auto& seg : segments) {
+    if (seg.seq < from.seq) continue;
+    if (seg.mtime_ms < start_ms) continue;  // last written before the range
+    if (!forward_segment(seg, seg.seq == from.seq ? from.offset : 0, start_ms, end_ms, bytes_read, visit)) return;
+  }
+}
+
+void read_stream_backward(const std::vector<worker::LogSegment>& segments, std::optional<StreamPosition> before,
+                          int64_t start_ms, int64_t end_ms, uint64_t* bytes_read,
+                          const std::function<bool(LogEvent&&)>& visit) {
+  for (auto it = segments.rbegin(); it != segments.rend(); ++it) {
+    const auto& seg = *it;
+    if (before && seg.seq > before->seq) continue;
+    if (seg.mtime_ms < start_ms) continue;
+    std::optional<uint64_t> end;
+    if (before && seg.seq == before->seq) end = before->offset;
+    if (!backward_segment(seg, end, start_ms, end_ms, bytes_read, visit)) return;
   }
 }
 

@@ -3,9 +3,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <vector>
 
 #include "worker/log_store.h"
 
@@ -32,6 +34,24 @@ struct LogEvent {
 // Blocking (reads the file).
 void read_segment(const worker::LogSegment& segment, int64_t start_ms, int64_t end_ms,
                   const std::function<bool(LogEvent&&)>& visit);
+
+// A position in one stream: events are ordered by (seq, offset).
+struct StreamPosition {
+  uint64_t seq = 0;
+  uint64_t offset = 0;
+};
+
+// Reads one stream's events in order, starting at the first event at or after `from`,
+// reading only from there on (a seek, not a scan), in bounded blocks; stops when
+// `visit` returns false. `segments` are the stream's, in seq order. Events outside
+// [start_ms, end_ms] are skipped. Adds the bytes it read to *bytes_read. Blocking.
+void read_stream_forward(const std::vector<worker::LogSegment>& segments, StreamPosition from, int64_t start_ms,
+                         int64_t end_ms, uint64_t* bytes_read, const std::function<bool(LogEvent&&)>& visit);
+// The same backward: events strictly before `before` (nullopt: from the stream's end),
+// last first, reading the files from the end in bounded blocks.
+void read_stream_backward(const std::vector<worker::LogSegment>& segments, std::optional<StreamPosition> before,
+                          int64_t start_ms, int64_t end_ms, uint64_t* bytes_read,
+                          const std::function<bool(LogEvent&&)>& visit);
 
 // The event id CloudWatch Logs clients see (stable, unique within the group).
 std::string event_id(const EventKey& key);

@@ -1,5 +1,6 @@
 #include "logs/logs_service.h"
 
+#include <boost/asio/post.hpp>
 #include <boost/beast/http/field.hpp>
 
 #include <algorithm>
@@ -60,6 +61,14 @@ StatusOr<size_t> parse_index_token(const json& in) {
 
 }  // namespace
 
+LogsService::LogsService(worker::LogStore& store, std::string region, unsigned threads)
+    : store_(store), region_(std::move(region)),
+      pool_(std::make_unique<boost::asio::thread_pool>(threads ? threads : 2)) {}
+
+LogsService::~LogsService() { pool_->join(); }
+
+void LogsService::post(std::function<void()> work) { boost::asio::post(*pool_, std::move(work)); }
+
 StatusOr<json> LogsService::call(std::string_view op, const json& in, const std::string& account) {
   if (!in.is_object()) return Status(400, "SerializationException", "The request body must be a JSON object");
   if (op == "DescribeLogGroups") return describe_log_groups(in, account);
@@ -74,7 +83,7 @@ StatusOr<json> LogsService::call(std::string_view op, const json& in, const std:
 }
 
 void LogsService::attach(api::Frontend& frontend) {
-  frontend.add_service("logs", [this, &frontend](net::Request&& request, const api::Principal& caller,
+  frontend.add_service("logs", [this](net::Request&& request, const api::Principal& caller,
                                                  const std::string& request_id, net::ResponderPtr responder) {
     std::string target(request["X-Amz-Target"]);
     if (request.method() != http::verb::post || target.rfind(kTargetPrefix, 0) != 0) {
@@ -87,7 +96,7 @@ void LogsService::attach(api::Frontend& frontend) {
       return responder->respond(
           error_reply({400, "SerializationException", "The request body is not valid JSON"}, request_id));
     }
-    frontend.post_control([this, op = target.substr(kTargetPrefix.size()), in = std::move(in),
+    post([this, op = target.substr(kTargetPrefix.size()), in = std::move(in),
                            account = caller.account_id, request_id, responder] {
       // Exception boundary: one request's failure answers that request only.
       StatusOr<json> out = Status(500, "ServiceUnavailableException", "Kiln failed to handle the request.");

@@ -5,6 +5,12 @@
 // --follow`, `aws logs filter-log-events` and boto3's paginators work unchanged.
 #pragma once
 
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -22,7 +28,10 @@ namespace kiln::logs {
 class LogsService {
  public:
   // `store` must outlive the service.
-  LogsService(worker::LogStore& store, std::string region) : store_(store), region_(std::move(region)) {}
+  // `threads` serve queries (attach); 0 = 2.
+  LogsService(worker::LogStore& store, std::string region, unsigned threads = 2);
+  // Waits for the queries in progress.
+  ~LogsService();
 
   // Runs one operation for `account`. Blocking (reads files); thread-safe. Errors carry
   // the CloudWatch Logs error type (InvalidParameterException, ResourceNotFoundException,
@@ -30,8 +39,13 @@ class LogsService {
   StatusOr<nlohmann::json> call(std::string_view operation, const nlohmann::json& input, const std::string& account);
 
   // Serves the API through `frontend` as service "logs"; the file work runs on the
-  // frontend's control pool. The service must outlive the frontend's serving.
+  // service's own pool, never on the frontend's control pool, so that log queries do
+  // not delay control operations. The service must outlive the frontend's serving.
   void attach(api::Frontend& frontend);
+  // Runs blocking work on the logs pool (attach's handler does).
+  void post(std::function<void()> work);
+  // Bytes of log files read by queries so far (tests, metrics).
+  uint64_t bytes_read() const { return bytes_read_.load(std::memory_order_relaxed); }
 
  private:
   StatusOr<nlohmann::json> describe_log_groups(const nlohmann::json& in, const std::string& account);
@@ -46,6 +60,8 @@ class LogsService {
 
   worker::LogStore& store_;
   const std::string region_;
+  std::atomic<uint64_t> bytes_read_{0};
+  std::unique_ptr<boost::asio::thread_pool> pool_;
 };
 
 // Errors of the Logs API model.

@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <thread>
 
 #include "logs/log_reader.h"
 
@@ -97,6 +99,125 @@ TEST_F(LogsServiceTest, GetLogEventsPagesForwardAndBackward) {
             "InvalidParameterException");
   EXPECT_EQ(error("GetLogEvents", {{"logGroupName", "/aws/lambda/fn"}, {"logStreamName", "nope"}}),
             "ResourceNotFoundException");
+}
+
+TEST_F(LogsServiceTest, GetLogEventsReadsOnlyWhatAPageNeedsOfALargeStream) {
+  auto s = store_->open_stream("111111111111", "fn", "big");
+  std::string chunk;
+  for (int i = 0; i < 1000; ++i) chunk += std::string(190, 'x') + " " + std::to_string(i) + "\n";
+  for (int i = 0; i < 40; ++i) s->append(1000 + i, chunk);  // 40,000 events, about 8 MB
+  const uint64_t stream_bytes = store_->group("111111111111", "fn")->bytes;
+  ASSERT_GT(stream_bytes, 7u << 20);
+  const uint64_t bound = 3 * 64 * 1024;  // a page of 10 small events, plus a block either side
+
+  json in = {{"logGroupName", "/aws/lambda/fn"}, {"logStreamName", "big"}, {"limit", 10}};
+  uint64_t before = service_->bytes_read();
+  json tail = ok("GetLogEvents", in);
+  ASSERT_EQ(tail["events"].size(), 10u);
+  EXPECT_EQ(tail["events"][9]["timestamp"], 1039);
+  EXPECT_LE(service_->bytes_read() - before, bound) << "the stream's end was not read by seeking";
+
+  before = service_->bytes_read();
+  json head = ok("GetLogEvents", {{"logGroupName", "/aws/lambda/fn"}, {"logStreamName", "big"}, {"limit", 10},
+                                  {"startFromHead", true}});
+  ASSERT_EQ(head["events"].size(), 10u);
+  EXPECT_EQ(head["events"][0]["timestamp"], 1000);
+  EXPECT_LE(service_->bytes_read() - before, bound);
+
+  // From a token in the middle: the page starts there without reading what precedes it.
+  before = service_->bytes_read();
+  json back = ok("GetLogEvents", {{"logGroupName", "/aws/lambda/fn"}, {"logStreamName", "big"}, {"limit", 10},
+                                  {"nextToken", tail["nextBackwardToken"]}});
+  ASSERT_EQ(back["events"].size(), 10u);
+  EXPECT_LE(service_->bytes_read() - before, bound);
+}
+
+TEST_F(LogsServiceTest, GetLogEventsTokensWalkAStreamOfManySegmentsBothWays) {
+  store_->set_limits({256u << 20, 4096});  // small segments: a page crosses their borders
+  auto s = store_->open_stream("111111111111", "fn", "s");
+  std::vector<std::string> all;
+  for (int i = 0; i < 600; ++i) {
+    all.push_back("event " + std::to_string(i) + (i % 7 ? "" : std::string(100, '.')));
+    s->append(1000 + i, all.back());
+  }
+  ASSERT_GT(store_->group("111111111111", "fn")->segments.size(), 2u);
+  json base = {{"logGroupName", "/aws/lambda/fn"}, {"logStreamName", "s"}, {"limit", 7}};
+
+  // Forward from the head to the end; at the end the same token comes back.
+  json in = base;
+  in["startFromHead"] = true;
+  std::vector<std::string> seen;
+  std::string token;
+  for (int round = 0; round < 200; ++round) {
+    json page = ok("GetLogEvents", in);
+    for (auto& e : page["events"]) seen.push_back(e["message"]);
+    if (page["events"].empty()) {
+      EXPECT_EQ(page["nextForwardToken"], token) << "the end answers the token it was given";
+      break;
+    }
+    token = page["nextForwardToken"];
+    in["nextToken"] = token;
+  }
+  EXPECT_EQ(seen, all);
+
+  // Backward from the end to the head; at the head the same backward token comes back.
+  in = base;
+  std::vector<std::string> reversed;
+  json first_page;
+  for (int round = 0; round < 200; ++round) {
+    json page = ok("GetLogEvents", in);
+    if (round == 0) first_page = page;
+    for (size_t i = page["events"].size(); i > 0; --i) reversed.push_back(page["events"][i - 1]["message"]);
+    if (page["events"].empty()) {
+      EXPECT_EQ(page["nextBackwardToken"], in["nextToken"]);
+      break;
+    }
+    in["nextToken"] = page["nextBackwardToken"];
+  }
+  EXPECT_EQ(std::vector<std::string>(reversed.rbegin(), reversed.rend()), all);
+
+  // The forward token of a backward page continues right after it: here, the end.
+  json after = ok("GetLogEvents", {{"logGroupName", "/aws/lambda/fn"}, {"logStreamName", "s"},
+                                   {"nextToken", first_page["nextForwardToken"]}});
+  EXPECT_TRUE(after["events"].empty());
+  // ... and from a middle page, the next events in order.
+  json mid_in = base;
+  mid_in["startFromHead"] = true;
+  json mid = ok("GetLogEvents", mid_in);
+  // The token decides the direction: a forward token reads on from event 7.
+  json mid_next = ok("GetLogEvents", {{"logGroupName", "/aws/lambda/fn"}, {"logStreamName", "s"}, {"limit", 3},
+                                      {"nextToken", mid["nextForwardToken"]}});
+  ASSERT_EQ(mid_next["events"].size(), 3u);
+  EXPECT_EQ(mid_next["events"][0]["message"], all[7]);
+  // Backward from there: the three before it; its forward token resumes right after them.
+  json mid_back = ok("GetLogEvents", {{"logGroupName", "/aws/lambda/fn"}, {"logStreamName", "s"}, {"limit", 3},
+                                      {"nextToken", mid_next["nextBackwardToken"]}});
+  ASSERT_EQ(mid_back["events"].size(), 3u);
+  EXPECT_EQ(mid_back["events"][2]["message"], all[6]);
+  json resumed = ok("GetLogEvents", {{"logGroupName", "/aws/lambda/fn"}, {"logStreamName", "s"}, {"limit", 2},
+                                     {"nextToken", mid_back["nextForwardToken"]}});
+  ASSERT_EQ(resumed["events"].size(), 2u);
+  EXPECT_EQ(resumed["events"][0]["message"], all[7]);
+  // A time range still bounds the events.
+  json ranged = ok("GetLogEvents", {{"logGroupName", "/aws/lambda/fn"}, {"logStreamName", "s"}, {"startFromHead", true},
+                                    {"startTime", 1100}, {"endTime", 1102}});
+  ASSERT_EQ(ranged["events"].size(), 3u);
+  EXPECT_EQ(ranged["events"][0]["message"], all[100]);
+}
+
+TEST_F(LogsServiceTest, QueriesRunOnTheServicesOwnPool) {
+  // Every thread of the logs pool is busy: work posted elsewhere (the control pool) is
+  // not behind it, and the logs work runs once a thread frees.
+  LogsService svc(*store_, "us-east-1", 1);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<std::thread::id> ran_on;
+  svc.post([released] { released.wait(); });
+  svc.post([&ran_on] { ran_on.set_value(std::this_thread::get_id()); });
+  auto ran = ran_on.get_future();
+  EXPECT_EQ(ran.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  release.set_value();
+  EXPECT_NE(ran.get(), std::this_thread::get_id());
 }
 
 TEST_F(LogsServiceTest, FilterLogEventsMergesStreamsByTimeWithPatternsAndTokens) {

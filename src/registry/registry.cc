@@ -237,6 +237,7 @@ StatusOr<FunctionVersionPtr> Registry::create_function(const std::string& accoun
       if (!it.value().is_string()) return InvalidRequestContent("Could not parse request body into json: tag values must be strings");
       f->tags[it.key()] = it.value();
     }
+    if (Status s = check_tag_count(f->tags.size()); !s.ok()) return s;
   }
   auto code = req.find("Code");
   if (code == req.end() || !code->is_object()) {
@@ -520,7 +521,25 @@ std::vector<FunctionVersionPtr> Registry::list(const std::string& account) const
   for (auto it = functions_.lower_bound({account, ""}); it != functions_.end() && it->first.first == account; ++it) {
     out.push_back(it->second.latest);
   }
+  entries_listed_.fetch_add(out.size(), std::memory_order_relaxed);
   return out;
+}
+
+Registry::Page Registry::list_page(const std::string& account, const std::string& after, size_t limit) const {
+  Page page;
+  std::shared_lock lock(mu_);
+  uint64_t visited = 0;
+  for (auto it = functions_.upper_bound({account, after}); it != functions_.end() && it->first.first == account;
+       ++it) {
+    ++visited;
+    if (page.functions.size() == limit) {
+      page.more = true;
+      break;
+    }
+    page.functions.push_back(it->second.latest);
+  }
+  entries_listed_.fetch_add(visited, std::memory_order_relaxed);
+  return page;
 }
 
 AccountUsage Registry::usage(const std::string& account) const {

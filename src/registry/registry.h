@@ -3,6 +3,7 @@
 // delete) are serialized; lookups are concurrent and lock-light.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -108,6 +109,17 @@ class Registry {
                                        const std::string& qualifier) const;
   // Functions of an account ($LATEST as last updated), ordered by name.
   std::vector<FunctionVersionPtr> list(const std::string& account) const;
+  // One page of list(): at most `limit` functions whose names sort after `after` ("" =
+  // from the first), and whether more follow. Costs O(log n + limit), so that paging
+  // through n functions is O(n log n); a function created or deleted between pages
+  // never makes a paginator see another function twice or miss it.
+  struct Page {
+    std::vector<FunctionVersionPtr> functions;
+    bool more = false;
+  };
+  Page list_page(const std::string& account, const std::string& after, size_t limit) const;
+  // Registry entries visited by list() and list_page() so far (tests prove a page's cost).
+  uint64_t entries_listed() const { return entries_listed_.load(std::memory_order_relaxed); }
   AccountUsage usage(const std::string& account) const;
   const std::string& region() const { return region_; }
 
@@ -147,6 +159,7 @@ class Registry {
   std::mutex write_mu_;  // serializes control operations
   mutable std::shared_mutex mu_;
   std::map<Key, Entry> functions_;  // guarded by mu_
+  mutable std::atomic<uint64_t> entries_listed_{0};
   std::function<void(const FunctionVersionPtr&)> on_retired_;
   Preparer preparer_;
   LayerResolver layer_resolver_;
@@ -155,6 +168,10 @@ class Registry {
 // Validation of CreateFunction / UpdateFunctionConfiguration fields into `f`.
 // `create` = all required fields must be present.
 Status apply_configuration(const nlohmann::json& request, bool create, FunctionVersion* f);
+// Lambda's limit of 50 tags per function: InvalidParameterValueException beyond it
+// (CreateFunction and TagResource answer the same).
+inline constexpr size_t kMaxTagsPerFunction = 50;
+Status check_tag_count(size_t count);
 // PreconditionFailedException when the request carries a RevisionId other than `current`.
 Status check_revision(const nlohmann::json& request, const std::string& current);
 // Now, as Lambda's LastModified ("2026-11-28T04:30:00.000+0000").

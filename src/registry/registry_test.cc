@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cstdio>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -138,6 +141,53 @@ TEST_F(RegistryTest, ListIsPerAccountAndOrderedByName) {
   EXPECT_EQ(registry_->usage(kAccount).function_count, 3u);
   EXPECT_EQ(registry_->usage("210987654321").function_count, 1u);
   EXPECT_TRUE(registry_->list("000000000000").empty());
+}
+
+TEST_F(RegistryTest, ListPageVisitsOnlyThePageFromTheMarker) {
+  char name[16];
+  for (int i = 0; i < 60; ++i) {
+    std::snprintf(name, sizeof name, "fn-%03d", i);
+    ASSERT_TRUE(create(name));
+  }
+  uint64_t before = registry_->entries_listed();
+  auto page = registry_->list_page(kAccount, "fn-039", 5);
+  ASSERT_EQ(page.functions.size(), 5u);
+  EXPECT_EQ(page.functions[0]->name, "fn-040");
+  EXPECT_EQ(page.functions[4]->name, "fn-044");
+  EXPECT_TRUE(page.more);
+  EXPECT_LE(registry_->entries_listed() - before, 6u) << "a page walks the registry beyond itself";
+
+  auto last = registry_->list_page(kAccount, "fn-057", 5);
+  ASSERT_EQ(last.functions.size(), 2u);
+  EXPECT_FALSE(last.more);
+  EXPECT_TRUE(registry_->list_page(kAccount, "fn-059", 5).functions.empty());
+  EXPECT_TRUE(registry_->list_page("000000000000", "", 5).functions.empty());
+}
+
+TEST_F(RegistryTest, PagingSeesEveryStableFunctionOnceWhileOthersComeAndGo) {
+  std::set<std::string> stable;
+  char name[16];
+  for (int i = 0; i < 40; i += 2) {
+    std::snprintf(name, sizeof name, "fn-%03d", i);
+    ASSERT_TRUE(create(name));
+    stable.insert(name);
+  }
+  std::map<std::string, int> seen;
+  std::string after;
+  for (int round = 0; round < 100; ++round) {
+    auto page = registry_->list_page(kAccount, after, 3);
+    for (const auto& f : page.functions) seen[f->name]++;
+    if (!page.more) break;
+    after = page.functions.back()->name;
+    // Between pages: a function appears behind the marker and one ahead of it, the one
+    // added ahead last time goes, and so does the marker's own function if transient.
+    create("fn-000-b" + std::to_string(round));
+    create("fn-038-a" + std::to_string(round));
+    if (round > 0) (void)registry_->delete_function(kAccount, "fn-038-a" + std::to_string(round - 1), "");
+    if (!stable.count(after)) (void)registry_->delete_function(kAccount, after, "");
+  }
+  for (const auto& s : stable) EXPECT_EQ(seen[s], 1) << s;
+  for (const auto& [n, count] : seen) EXPECT_EQ(count, 1) << n << " seen twice";
 }
 
 TEST_F(RegistryTest, CreateTwiceIsResourceConflict) {
@@ -505,6 +555,24 @@ TEST_F(RegistryTest, InvalidUpdateLeavesTheFunctionUnchanged) {
   ASSERT_TRUE(now.ok());
   EXPECT_EQ((*now)->revision_id, v1->revision_id);
   EXPECT_EQ((*now)->memory_mb, 128u);
+}
+
+TEST_F(RegistryTest, CreateWithMoreThan50TagsIsRefusedAsTagResourceIs) {
+  json tags = json::object();
+  for (int i = 0; i < 51; ++i) tags["k" + std::to_string(i)] = "v";
+  Status s = create_error({{"Tags", tags}});
+  EXPECT_EQ(s.type(), "InvalidParameterValueException");
+  EXPECT_EQ(s.http_status(), 400);
+  EXPECT_EQ(s.message(), "Number of tags exceeds resource tag limit.");
+  EXPECT_EQ(registry_->resolve(kAccount, "fn", "").status().type(), "ResourceNotFoundException");
+
+  tags.erase("k50");
+  ASSERT_TRUE(create_error({{"Tags", tags}}).ok());
+  auto f = registry_->configuration(kAccount, "fn", "");
+  ASSERT_TRUE(f.ok());
+  Status more = registry_->tag(kAccount, (*f)->arn(), {{"one-more", "v"}});
+  EXPECT_EQ(more.type(), "InvalidParameterValueException");
+  EXPECT_EQ(more.message(), s.message());
 }
 
 TEST_F(RegistryTest, NonObjectRequestIsInvalidRequestContent) {

@@ -226,6 +226,11 @@ StatusOr<std::vector<Alias>> Registry::aliases(const std::string& account, const
   return out;
 }
 
+Status check_tag_count(size_t count) {
+  if (count > kMaxTagsPerFunction) return InvalidParameterValue("Number of tags exceeds resource tag limit.");
+  return Status::Ok();
+}
+
 StatusOr<std::map<std::string, std::string>> Registry::tags(const std::string& account, const std::string& arn) const {
   if (arn.rfind("arn:", 0) != 0) return InvalidParameterValue("Tags are read from a function ARN; got " + arn);
   auto found = find_by_param(account, arn);
@@ -241,7 +246,7 @@ Status Registry::tag(const std::string& account, const std::string& arn, const s
   auto& [key, entry] = *found;
   auto latest = std::make_shared<FunctionVersion>(*entry.latest);
   for (const auto& [k, v] : add) latest->tags[k] = v;
-  if (latest->tags.size() > 50) return InvalidParameterValue("A function can have at most 50 tags.");
+  if (Status s = check_tag_count(latest->tags.size()); !s.ok()) return s;
   Entry e = entry;
   if (e.serving == e.latest) e.serving = latest;  // same revision: the sandbox key does not change
   e.latest = latest;

@@ -6,6 +6,7 @@
 #include "assignment/assignment.h"
 #include "placement/placement.h"
 #include "registry/registry.h"
+#include "worker/init_queue.h"
 
 namespace kiln::worker {
 
@@ -13,7 +14,17 @@ namespace kiln::worker {
 // runtime to initialize, and hands it to the assignment service as idle. Failures come
 // back as Lambda's LastUpdateStatusReasonCode (e.g. FunctionError.RuntimeInitError) with
 // "errorType: errorMessage" of the runtime's error document as the message.
-// `placement` and `assignment` must outlive the preparer.
-registry::Preparer make_preparer(placement::PlacementService& placement, assignment::AssignmentService& assignment);
+//
+// Initializations run through `queue` (bounded, FIFO). A busy host never fails one:
+// without memory room it reclaims idle sandboxes, else waits in the queue for room; if
+// it has waited longer than the queue's max_wait it succeeds without a sandbox (the first
+// invoke starts one, as after any idle reap). As with Lambda, a create or update does not
+// fail because the host is busy, and the waiters (function_active_v2,
+// function_updated_v2) see a final state. It fails for the function's own errors (init
+// error, timeout, bad entrypoint), internal errors, and InsufficientCapacity only when
+// its MemorySize exceeds the host's whole sandbox memory (room can never come).
+// `placement`, `assignment` and `queue` must outlive the preparer.
+registry::Preparer make_preparer(placement::PlacementService& placement, assignment::AssignmentService& assignment,
+                                 InitQueue& queue);
 
 }  // namespace kiln::worker

@@ -450,8 +450,21 @@ class VersionsTest(harness.KilnTestCase):
                                "ResourceNotFoundException", 404)
         too_many = {"k%d" % i: "v" for i in range(60)}
         self.assertClientError(lambda: self.lam.tag_resource(Resource=arn, Tags=too_many),
-                               ("InvalidParameterValueException", "ValidationException"))
+                               "InvalidParameterValueException", 400,
+                               msg_contains="Number of tags exceeds resource tag limit.")
         self.assertEqual(self.lam.list_tags(Resource=arn)["Tags"], {"env": "e2e"})
+
+    def test_create_with_more_than_50_tags_is_refused_as_aws_does(self):
+        # AWS answers 51 tags on CreateFunction as it answers TagResource beyond 50.
+        name = harness.unique_name("tags51")
+        tags = {"k%d" % i: "v" for i in range(51)}
+        self.assertClientError(
+            lambda: harness.create_function(self.lam, name, marked_zip("a"), PY, HANDLER, wait=False, Tags=tags),
+            "InvalidParameterValueException", 400, msg_contains="Number of tags exceeds resource tag limit.")
+        self.assertClientError(lambda: self.lam.get_function(FunctionName=name), "ResourceNotFoundException", 404)
+        tags.pop("k50")
+        harness.create_function(self.lam, name, marked_zip("a"), PY, HANDLER, Tags=tags)
+        self.assertEqual(len(self.lam.get_function(FunctionName=name)["Tags"]), 50)
 
 
 if __name__ == "__main__":
