@@ -66,6 +66,9 @@ std::string valid_utf8(std::string_view s) {
 }
 
 bool is_json(std::string_view text) {
+  // nlohmann's lexer takes a NUL byte for the end of input, so "0\0junk" would pass;
+  // a raw NUL is never valid JSON (inside strings it must be escaped).
+  if (text.find('\0') != std::string_view::npos) return false;
   try {
     return json::accept(text);
   } catch (...) {

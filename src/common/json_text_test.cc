@@ -34,6 +34,9 @@ TEST(JsonText, IsJsonHoldsForDeepNestingWithoutRecursion) {
   EXPECT_FALSE(json_text::is_json("\"\xff\""));
   EXPECT_FALSE(json_text::is_json(""));
   EXPECT_TRUE(json_text::is_json(" {\"a\": [1, 2]} "));
+  // Found by fuzz.invocation_record: the parser stops at a NUL as if the input ended.
+  EXPECT_FALSE(json_text::is_json(std::string("0\0junk", 6)));
+  EXPECT_FALSE(json_text::is_json(std::string("{}\0", 3)));
 }
 
 TEST(JsonText, ParseBoundedRefusesDeepDocuments) {
