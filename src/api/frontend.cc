@@ -126,10 +126,10 @@ void Frontend::dispatch(std::shared_ptr<Call> call) {
 }
 
 void Frontend::control(std::shared_ptr<Call> call) {
-  ControlContext ctx{deps_.registry, deps_.assignment, call->principal.account_id, deps_.region,
-                     deps_.concurrency_limit};
   std::string host(call->request[http::field::host]);
-  ctx.code_url = [this, host](const registry::FunctionVersion& f) { return code_url(host, f); };
+  ControlContext ctx{deps_.registry, deps_.assignment, call->principal.account_id, deps_.region,
+                     deps_.concurrency_limit,
+                     [this, host](const registry::FunctionVersion& f) { return code_url(host, f); }};
   auto extension = control_ops_.find(call->match.operation);
   ControlResult result = extension != control_ops_.end()
                              ? extension->second(call->match, call->request.body(), ctx)

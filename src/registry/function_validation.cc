@@ -240,7 +240,7 @@ std::string lambda_timestamp_now() {
   gmtime_r(&t, &tm);
   char buf[40];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
+  char out[64];
   std::snprintf(out, sizeof out, "%s.%03d+0000", buf, static_cast<int>(ms));
   return out;
 }
