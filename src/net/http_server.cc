@@ -50,13 +50,13 @@ struct HttpServer::Connections {
   bool stopped = false;                                  // guarded by mu
   std::atomic<uint64_t> buffered{0};  // bytes charged by requests being read
 
-  // Charges `bytes` against options.buffer_budget; false (nothing charged) if it would
-  // pass it. A budget of 0 counts without refusing.
+  // Charges `bytes` against options.buffer_budget (which must be set); false (nothing
+  // charged) if it would pass it.
   bool try_charge(uint64_t bytes) {
     const uint64_t budget = options.buffer_budget;
     uint64_t cur = buffered.load();
     do {
-      if (budget != 0 && cur + bytes > budget) return false;
+      if (cur + bytes > budget) return false;
     } while (!buffered.compare_exchange_weak(cur, cur + bytes));
     return true;
   }
@@ -167,7 +167,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     return buffer_.capacity() + body;
   }
 
+  // Without a budget nothing is counted: no shared counter on the hot path.
   bool charge() {
+    if (options_.buffer_budget == 0) return true;
     const uint64_t want = held();
     if (want <= charged_) return true;
     if (!shared_->try_charge(want - charged_)) return false;
@@ -176,6 +178,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void release() {
+    if (charged_ == 0) return;
     shared_->buffered -= charged_;
     charged_ = 0;
   }

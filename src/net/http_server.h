@@ -50,6 +50,7 @@ struct ServerOptions {
   // body at its declared Content-Length or received size). A request that would pass
   // it is answered over_budget (connection closed, its buffer freed) and never reaches
   // the handler. Set it at least body_limit, or a lone request at the limit is refused.
+  // 0: no budget, and buffered_bytes() stays 0.
   uint64_t buffer_budget = 0;
   TooLargeHandler over_budget;  // optional; default answers 413 with an empty body
   // A connection with no request started (no byte received) for idle_timeout closes;

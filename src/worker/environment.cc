@@ -37,8 +37,7 @@ net::Response runtime_reply(http::status status, std::string body) {
 net::Response accepted() { return runtime_reply(http::status::accepted, R"({"status":"OK"})"); }
 
 net::Response runtime_error(http::status status, const std::string& type, const std::string& message) {
-  return runtime_reply(status, R"({"errorMessage":")" + json_escape(message) + R"(","errorType":")" +
-                                   json_escape(type) + R"("})");
+  return runtime_reply(status, error_document(type, message));
 }
 
 // Lambda's JSON log format: platform records as one JSON line each.

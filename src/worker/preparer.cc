@@ -30,10 +30,6 @@ Status as_update_failure(const Status& s) {
   return {400, code, reason};
 }
 
-}  // namespace
-
-namespace {
-
 // One preparation as a job of the init queue: starts the sandbox, or reports no room.
 void start_preparation(placement::PlacementService& placement, assignment::AssignmentService& assignment,
                        const registry::FunctionVersionPtr& f, const std::function<void(Status)>& done,

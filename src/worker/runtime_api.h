@@ -27,11 +27,6 @@ struct RuntimeRoute {
 // received). Any bytes.
 RuntimeRoute route_runtime_request(std::string_view method, std::string_view target);
 
-// The contents of a JSON string for s: quotes, backslashes and control characters
-// escaped, and every byte sequence that is not valid UTF-8 replaced by U+FFFD, so that
-// the result is valid JSON (and UTF-8) whatever s holds.
-std::string json_escape(std::string_view s);
-
 // {"errorType":"<type>","errorMessage":"<message>"}: valid JSON for any bytes.
 std::string error_document(std::string_view type, std::string_view message);
 

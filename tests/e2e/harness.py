@@ -99,7 +99,7 @@ class KilnServer:
     """
 
     def __init__(self, keys=(TEST_ACCESS_KEY, TEST_SECRET_KEY), extra_args=(),
-                 idle_seconds=None, backend=None, data_dir=None):
+                 idle_seconds=None, backend=None, data_dir=None, nofile=None):
         self.tmp = tempfile.mkdtemp(prefix="kiln-e2e-")
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.log_path = os.path.join(self.tmp, "server.log")
@@ -111,6 +111,7 @@ class KilnServer:
         backend = backend or sandbox_backend()
         if backend:
             self.extra_args += ["--sandbox-backend", backend]
+        self.nofile = nofile  # (soft, hard) RLIMIT_NOFILE to start kiln under, via prlimit
         self.proc = None
         self._log = None
 
@@ -119,8 +120,9 @@ class KilnServer:
         return "http://127.0.0.1:%d" % self.port
 
     def command(self):
-        return [kiln_binary(), "serve", "--listen", "127.0.0.1:%d" % self.port,
-                "--data-dir", self.data_dir, "--region", REGION] + self.extra_args
+        limit = ["prlimit", "--nofile=%d:%d" % self.nofile, "--"] if self.nofile else []
+        return limit + [kiln_binary(), "serve", "--listen", "127.0.0.1:%d" % self.port,
+                        "--data-dir", self.data_dir, "--region", REGION] + self.extra_args
 
     def start(self, timeout=20):
         assert self.proc is None or self.proc.poll() is not None, "already running"

@@ -145,33 +145,8 @@ def peak_rss_mb(pid):
     raise AssertionError("no VmHWM for %d" % pid)
 
 
-class LimitedServer(harness.KilnServer):
-    """kiln serve with its descriptor limit set by prlimit (which execs kiln)."""
-
-    def __init__(self, nofile, **kw):
-        super().__init__(**kw)
-        self.nofile = nofile
-
-    def command(self):
-        return ["prlimit", "--nofile=%d:%d" % (self.nofile, self.nofile), "--"] + super().command()
-
-
-class LimitedTestCase(harness.KilnTestCase):
-    nofile = 1024
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = LimitedServer(cls.nofile, **cls.server_kwargs)
-        try:
-            cls.server.start()
-        except Exception:
-            cls.server.cleanup()
-            raise
-        cls.lam = cls.server.client()
-
-
-class RuntimeApiFloodTest(LimitedTestCase):
-    nofile = 1024
+class RuntimeApiFloodTest(harness.KilnTestCase):
+    server_kwargs = {"nofile": (1024, 1024)}
 
     def test_flood_is_bounded_and_other_functions_still_start(self):
         pid = self.server.proc.pid
@@ -217,8 +192,8 @@ class RuntimeApiFloodTest(LimitedTestCase):
         self.assertServing()
 
 
-class FdCapacityTest(LimitedTestCase):
-    nofile = 200
+class FdCapacityTest(harness.KilnTestCase):
+    server_kwargs = {"nofile": (200, 200)}
     FUNCTIONS = 12
     HOLD_S = 8  # each invoke holds its sandbox this long: all overlap however slow the start
 

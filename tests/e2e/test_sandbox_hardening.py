@@ -210,16 +210,10 @@ class KilnDeathTest(unittest.TestCase):
 HARD_NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
-class PrlimitServer(KilnServer):
-    """Starts Kiln with a service manager's soft limit (1,024) under our hard limit."""
-    def command(self):
-        return ["prlimit", "--nofile=1024:%d" % HARD_NOFILE, "--"] + super().command()
-
-
 class OpenFilesLimitTest(unittest.TestCase):
     @unittest.skipIf(HARD_NOFILE <= 1024, "the hard open files limit is 1,024 here")
     def test_kiln_raises_its_soft_open_files_limit_to_the_hard_limit(self):
-        server = PrlimitServer()
+        server = KilnServer(nofile=(1024, HARD_NOFILE))  # a service manager's soft limit
         try:
             server.start()
             with open("/proc/%d/limits" % server.proc.pid) as f:
