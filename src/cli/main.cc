@@ -6,6 +6,7 @@
 
 #include "cli/admin_client.h"
 #include "cli/server.h"
+#include "common/numbers.h"
 
 namespace {
 
@@ -20,13 +21,11 @@ void usage() {
                "       kiln status | sandboxes | dead-letters | credentials ...  (operator commands; --help)\n");
 }
 
+// strtoull took "-1" for 2^64-1 and overflow for its maximum; parse_number refuses both.
 bool parse_uint(const char* s, uint64_t* out) {
-  if (!s || !*s) return false;
-  char* end = nullptr;
-  unsigned long long v = std::strtoull(s, &end, 10);
-  if (*end != '\0') return false;
-  *out = v;
-  return true;
+  auto v = s ? kiln::parse_number<uint64_t>(s) : std::nullopt;
+  if (v) *out = *v;
+  return v.has_value();
 }
 
 }  // namespace

@@ -12,6 +12,7 @@ import random
 import socket
 import sys
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -295,6 +296,22 @@ class HostileSandboxTest(harness.KilnTestCase):
 
         # A crash that repeats on every restart would show now: start it once more.
         self.restart_and_check([recorder, bad, ok, failed])
+
+
+class ServeCommandLineTest(unittest.TestCase):
+    """Numbers on kiln serve's command line are refused unless they fit, never wrapped."""
+
+    def test_negative_or_overflowing_numbers_are_bad_options(self):
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="kiln-cli-") as tmp:
+            for flag, value in [("--threads", "-1"), ("--sandbox-idle-seconds", "-5"),
+                                ("--sandbox-idle-seconds", "99999999999999999999"), ("--threads", "+2")]:
+                r = subprocess.run([harness.kiln_binary(), "serve", "--data-dir", os.path.join(tmp, "d"),
+                                    "--listen", "127.0.0.1:0", flag, value],
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual(r.returncode, 2, (flag, value, r.stderr))
+                self.assertIn("bad option %s %s" % (flag, value), r.stderr)
 
 
 if __name__ == "__main__":
