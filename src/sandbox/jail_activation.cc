@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "sandbox/jail_child.h"
+#include "sandbox/tmp_archive.h"
 
 namespace kiln::sandbox {
 namespace fs = std::filesystem;
@@ -47,6 +48,28 @@ StatusOr<UniqueFd> detached_overlay(const std::vector<fs::path>& dirs, int empty
   return fd;
 }
 
+// A detached tmpfs for /tmp, as the shell would mount it, with the archive unpacked
+// into it. Kiln writes it before any process of the sandbox exists, so nothing races
+// the unpacking; tmp_archive.cc still refuses every path that would leave the tree.
+StatusOr<UniqueFd> seeded_tmp(const SandboxSpec& spec, uint32_t host_id) {
+  const std::string size = std::to_string(spec.ephemeral_mb) + "m";
+  UniqueFd ctx(static_cast<int>(::syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC)));
+  if (!ctx.valid() || ::syscall(SYS_fsconfig, ctx.get(), FSCONFIG_SET_STRING, "size", size.c_str(), 0) != 0 ||
+      ::syscall(SYS_fsconfig, ctx.get(), FSCONFIG_SET_STRING, "mode", "1777", 0) != 0 ||
+      ::syscall(SYS_fsconfig, ctx.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
+    return errno_status("tmpfs for /tmp", errno);
+  }
+  UniqueFd mnt(static_cast<int>(::syscall(SYS_fsmount, ctx.get(), FSMOUNT_CLOEXEC,
+                                          MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)));
+  if (!mnt.valid()) return errno_status("fsmount /tmp", errno);
+  if (Status s = unpack_tmp_archive(spec.tmp_archive_fd, mnt.get(), host_id, host_id,
+                                    uint64_t{spec.ephemeral_mb} << 20);
+      !s.ok()) {
+    return s;
+  }
+  return mnt;
+}
+
 }  // namespace
 
 StatusOr<ActivationMessage> build_activation(const SandboxSpec& spec, const std::string& api_env,
@@ -68,6 +91,18 @@ StatusOr<ActivationMessage> build_activation(const SandboxSpec& spec, const std:
     targets.push_back("/opt");
   }
   ActivationHeader h;
+  if (spec.tmp_archive_fd >= 0) {
+    auto fd = seeded_tmp(spec, host_id);
+    if (!fd.ok()) return fd.status();
+    m.mounts.push_back(std::move(*fd));
+    targets.push_back("/tmp");
+    h.tmp_given = 1;
+  }
+  if (spec.pass_fds.size() > static_cast<size_t>(kMaxPassedFds)) {
+    return InvalidParameterValue("at most " + std::to_string(kMaxPassedFds) + " fds pass to a sandbox");
+  }
+  m.passed = spec.pass_fds;
+  h.pass_count = static_cast<uint16_t>(spec.pass_fds.size());
   h.api_port = spec.runtime_api_port;
   h.has_output = spec.output_fd >= 0;
   h.mount_count = static_cast<uint32_t>(targets.size());
@@ -108,8 +143,13 @@ bool send_activation(int fd, int output_fd, const ActivationMessage& m) {
   std::vector<int> fds;
   if (output_fd >= 0) fds.push_back(output_fd);
   for (const UniqueFd& f : m.mounts) fds.push_back(f.get());
+  for (int f : m.passed) fds.push_back(f);
+  if (fds.size() > static_cast<size_t>(kMaxActivationFds)) {
+    errno = EINVAL;
+    return false;
+  }
   iovec iov{const_cast<char*>(m.bytes.data()), m.bytes.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * (kMaxActivationMounts + 1))] = {};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxActivationFds)] = {};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;

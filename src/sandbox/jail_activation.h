@@ -20,13 +20,16 @@ namespace kiln::sandbox {
 struct ActivationMessage {
   std::string bytes;              // ActivationHeader + strings
   std::vector<UniqueFd> mounts;   // detached mounts, in the order of the targets
+  std::vector<int> passed;        // borrowed from the spec: fds for the runtime
 };
 
 // Builds the activation of spec. api_env, when not empty, replaces the spec's
 // AWS_LAMBDA_RUNTIME_API entry. Root inside maps to host uid and gid host_id.
 // empty_dir_fd: an O_PATH fd of an empty directory (the bottom layer of every overlay).
-// InvalidParameterValue if argv and env exceed kMaxActivationBytes; ServiceError if a
-// directory cannot be mounted.
+// With spec.tmp_archive_fd, /tmp is made here (a tmpfs of the spec's size), the archive
+// unpacked into it owned by host_id, and sent as one of the mounts.
+// InvalidParameterValue if argv and env exceed kMaxActivationBytes or too many fds are
+// passed; ServiceError if a directory cannot be mounted or the archive is bad.
 StatusOr<ActivationMessage> build_activation(const SandboxSpec& spec, const std::string& api_env,
                                              uint32_t host_id, uint64_t max_open_files,
                                              int empty_dir_fd);

@@ -69,15 +69,16 @@ std::string owner_name(pid_t pid, uint64_t start_time) {
 
 class JailSandbox final : public Sandbox {
  public:
-  JailSandbox(std::string id, UniqueFd pidfd, UniqueFd api, SandboxCgroup cgroup,
+  JailSandbox(std::string id, pid_t pid, UniqueFd pidfd, UniqueFd api, SandboxCgroup cgroup,
               UniqueFd mount_ns, std::shared_ptr<NamespaceReaper> reaper)
-      : id_(std::move(id)), pidfd_(std::move(pidfd)), api_(std::move(api)),
+      : id_(std::move(id)), pid_(pid), pidfd_(std::move(pidfd)), api_(std::move(api)),
         cgroup_(std::move(cgroup)), mount_ns_(std::move(mount_ns)), reaper_(std::move(reaper)) {}
   ~JailSandbox() override { destroy(); }
 
   const std::string& id() const override { return id_; }
   int runtime_api_fd() const override { return api_.get(); }
   int exit_fd() const override { return pidfd_.get(); }
+  pid_t host_pid() const override { return pidfd_.valid() ? pid_ : -1; }
   uint64_t max_memory_bytes() const override {
     return pidfd_.valid() ? cgroup_.peak_memory_bytes() : peak_memory_;
   }
@@ -102,6 +103,7 @@ class JailSandbox final : public Sandbox {
 
  private:
   std::string id_;
+  pid_t pid_;  // unreaped while pidfd_ is valid, so it names no other process
   UniqueFd pidfd_;
   UniqueFd api_;
   SandboxCgroup cgroup_;
@@ -188,9 +190,10 @@ class JailBackend final : public SandboxBackend {
     if (Status s = handshake(spec, *message, *shell, passed); !s.ok()) return s;
     shell->cgroup().set_cpu(limits);  // the runtime's share from here; setup ran at Kiln's
     UniqueFd api = opts_.allow_network ? std::move(host_api) : std::move(passed);
+    const pid_t pid = shell->pid();
     UniqueFd process = shell->release_process();
     return std::unique_ptr<Sandbox>(std::make_unique<JailSandbox>(
-        spec.id, std::move(process), std::move(api), std::move(shell->cgroup()),
+        spec.id, pid, std::move(process), std::move(api), std::move(shell->cgroup()),
         shell->release_mount_ns(), reaper_));
   }
 
@@ -202,6 +205,7 @@ class JailBackend final : public SandboxBackend {
     skeleton_ = std::move(*sk);
     empty_dir_.reset(::open(skeleton_.empty.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!empty_dir_.valid()) return errno_status("open " + skeleton_.empty.string(), errno);
+    if (Status s = install_restore_stub(); !s.ok()) return s;
     static std::atomic<uint32_t> backends{0};
     const uint32_t backend_number = backends++;
     const std::string tag = data_dir_tag(opts_.state_dir);
@@ -263,6 +267,25 @@ class JailBackend final : public SandboxBackend {
         }
       }
     }
+  }
+
+  // The snapshot restorer runs inside sandboxes as kRestoreStubPath: a copy in the
+  // skeleton (written beside, then renamed over, so a running copy is never changed).
+  Status install_restore_stub() const {
+    if (opts_.restore_stub.empty()) return Status::Ok();
+    const fs::path dir = skeleton_.dir / fs::path(kRestoreStubPath).parent_path().relative_path();
+    const fs::path dst = skeleton_.dir / fs::path(kRestoreStubPath).relative_path();
+    const fs::path tmp = dst.string() + ".new";
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (!ec) fs::copy_file(opts_.restore_stub, tmp, fs::copy_options::overwrite_existing, ec);
+    if (!ec) {
+      fs::permissions(tmp, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                               fs::perms::others_read | fs::perms::others_exec, ec);
+    }
+    if (!ec) fs::rename(tmp, dst, ec);
+    if (ec) return ServiceError("jail: install " + opts_.restore_stub.string() + ": " + ec.message());
+    return Status::Ok();
   }
 
   // What every shell does before activation: the skeleton root, read-only, with its

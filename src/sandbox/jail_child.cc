@@ -24,6 +24,7 @@
 #include <cstring>
 
 #include "sandbox/landlock.h"
+#include "sandbox/sandbox.h"
 
 namespace kiln::sandbox {
 
@@ -251,15 +252,26 @@ void drop_privileges(const ShellPlan& p) {
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(kStageNoNewPrivs, 0, errno);
 }
 
-// stdin is /dev/null, stdout and stderr go to out (or /dev/null when out < 0); every
-// other fd but the control socket (fd 3, closed at exec) is closed.
-void set_stdio(int out) {
+// stdin is /dev/null, stdout and stderr go to out (or /dev/null when out < 0), the
+// passed fds sit at kPassedFdBase.. (kept open at exec); every other fd but the control
+// socket (fd 3, closed at exec) is closed.
+void set_stdio(int out, const int* passed, int pass_count) {
   int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (out < 0) out = null_fd;
   if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) {
     fail(kStageStdio, 0, errno);
   }
-  ::close_range(4, ~0U, 0);
+  // Through fds above every target first, so that no move overwrites a fd still to move.
+  constexpr int kHigh = kPassedFdBase + 64;
+  int high[kMaxPassedFds];
+  for (int i = 0; i < pass_count; ++i) {
+    if ((high[i] = ::fcntl(passed[i], F_DUPFD_CLOEXEC, kHigh)) < 0) fail(kStageStdio, 2, errno);
+  }
+  for (int i = 0; i < pass_count; ++i) {
+    if (::dup2(high[i], kPassedFdBase + i) < 0) fail(kStageStdio, 3, errno);  // dup2: no CLOEXEC
+  }
+  ::close_range(4, kPassedFdBase - 1, 0);
+  ::close_range(static_cast<unsigned>(kPassedFdBase + pass_count), ~0U, 0);
 }
 
 // The activation as received: pointers into the message buffer.
@@ -269,6 +281,7 @@ struct Activation {
   const char* targets[kMaxActivationMounts] = {};
   int mount_fds[kMaxActivationMounts] = {};
   int output_fd = -1;
+  int passed[kMaxPassedFds] = {};
   const char* const* argv = nullptr;
   const char* const* envp = nullptr;
 };
@@ -297,7 +310,7 @@ Activation receive_activation() {
   char* buf = static_cast<char*>(mem);
   const char** ptrs = reinterpret_cast<const char**>(buf + kMaxActivationBytes);
   iovec iov{buf, kMaxActivationBytes};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * (kMaxActivationMounts + 1))] = {};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxActivationFds)] = {};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -309,7 +322,7 @@ Activation receive_activation() {
   if (n == 0) ::_exit(0);
   if (n < 0) fail(kStageActivation, 1, errno);
   Activation a;
-  int fds[kMaxActivationMounts + 1];
+  int fds[kMaxActivationFds];
   int fd_count = 0;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
@@ -319,8 +332,9 @@ Activation receive_activation() {
   }
   const auto* h = reinterpret_cast<const ActivationHeader*>(buf);
   if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || static_cast<size_t>(n) < sizeof *h ||
-      h->size != n || h->mount_count > kMaxActivationMounts ||
-      fd_count != static_cast<int>(h->mount_count) + (h->has_output ? 1 : 0) || h->argc == 0 ||
+      h->size != n || h->mount_count > kMaxActivationMounts || h->pass_count > kMaxPassedFds ||
+      fd_count != static_cast<int>(h->mount_count) + (h->has_output ? 1 : 0) + h->pass_count ||
+      h->argc == 0 ||
       h->argc + h->envc + 2 > kPointers) {
     fail(kStageActivation, 2, EINVAL);
   }
@@ -343,11 +357,12 @@ Activation receive_activation() {
     a.targets[i] = targets[i];
     a.mount_fds[i] = fds[next++];
   }
+  for (uint32_t i = 0; i < h->pass_count; ++i) a.passed[i] = fds[next++];
   return a;
 }
 
 // Attaches the detached mounts the parent made of the tenant's directories, then mounts
-// a fresh /tmp.
+// a fresh /tmp (unless the parent made it, seeded from a snapshot).
 void attach_mounts(const Activation& a) {
   for (uint32_t i = 0; i < a.header->mount_count; ++i) {
     // SAFETY: the fd is a detached mount from the parent; moving it only adds it to our tree.
@@ -357,7 +372,7 @@ void attach_mounts(const Activation& a) {
     }
     ::close(a.mount_fds[i]);
   }
-  if (::mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, a.tmp_options) != 0) {
+  if (!a.header->tmp_given && ::mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, a.tmp_options) != 0) {
     fail(kStageTmp, 0, errno);
   }
 }
@@ -391,7 +406,7 @@ void run_jail_shell(const ShellPlan& p, const ShellFds& fds) {
   hand_off(api_fd);
   if (::unshare(CLONE_NEWCGROUP) != 0) fail(kStageNamespaces, 0, errno);
   drop_privileges(p);
-  set_stdio(a.output_fd);
+  set_stdio(a.output_fd, a.passed, a.header->pass_count);
   set_limits(*a.header);
   if (::chdir("/var/task") != 0) fail(kStageChdir, 0, errno);
   if (int err = apply_landlock(p.landlock_abi); err != 0) fail(kStageLandlock, 0, err);

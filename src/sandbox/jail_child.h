@@ -79,11 +79,13 @@ struct ShellPlan {
 // then NUL-terminated strings: the /tmp tmpfs options, mount_count targets inside
 // (e.g. "/var/task"), argc argv entries, envc environment entries. Its SCM_RIGHTS carry
 // the output fd first when has_output, then one detached mount (open_tree/fsmount) per
-// target, in order.
+// target, in order, then pass_count fds for the runtime.
 struct ActivationHeader {
   uint32_t size = 0;        // of the whole message
   uint16_t api_port = 9001; // with own_network: the listener's port inside
   uint16_t has_output = 0;
+  uint16_t pass_count = 0;  // fds after the mounts, handed to the runtime (SandboxSpec::pass_fds)
+  uint16_t tmp_given = 0;   // 1: one of the mounts is the sandbox's /tmp (do not mount one)
   uint32_t mount_count = 0;
   uint32_t argc = 0, envc = 0;
   uint32_t host_uid = 0;    // the tenant's host uid and gid: root inside maps to them
@@ -93,6 +95,8 @@ struct ActivationHeader {
 };
 constexpr size_t kMaxActivationBytes = 128 * 1024;
 constexpr int kMaxActivationMounts = 4;
+// Every fd one activation may carry: output, mounts, passed fds.
+constexpr int kMaxActivationFds = 1 + kMaxActivationMounts + 4;
 
 // The fds one shell starts with (inherited at clone; all others are closed at once).
 struct ShellFds {

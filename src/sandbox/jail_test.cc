@@ -2,6 +2,7 @@
 // Needs root (it creates namespaces, cgroups and mounts).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <netinet/in.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -19,6 +20,8 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/test_util.h"
+#include "sandbox/tmp_archive.h"
+#include "sandbox/unique_fd.h"
 
 namespace kiln::sandbox {
 namespace {
@@ -738,6 +741,43 @@ TEST(JailLeakTest, TwoThousandSandboxesLeaveNothingBehind) {
   siginfo_t info{};
   EXPECT_EQ(::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | __WALL), -1);  // no child left
   EXPECT_EQ(errno, ECHILD);
+}
+
+}  // namespace
+}  // namespace kiln::sandbox
+
+namespace kiln::sandbox {
+namespace {
+
+// A restore's plumbing: fds passed at kPassedFdBase.. reach the runtime open (and nothing
+// else does), and a /tmp archive is unpacked into the sandbox's /tmp, owned by its root.
+TEST_F(JailTest, PassedFdsAndSeededTmpReachTheRuntime) {
+  TempDir seed;
+  write_file(seed.path() / "from-init.txt", "made during init", 0640);
+  std::filesystem::create_directories(seed.path() / "cache/d");
+  UniqueFd archive(::memfd_create("archive", MFD_CLOEXEC));
+  {
+    UniqueFd dir(::open(seed.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(pack_tmp_tree(dir.get(), archive.get()).ok());
+    ::lseek(archive.get(), 0, SEEK_SET);
+  }
+  UniqueFd passed(::memfd_create("passed", MFD_CLOEXEC));
+  ASSERT_EQ(::write(passed.get(), "image-bytes", 11), 11);
+  ::lseek(passed.get(), 0, SEEK_SET);
+  SandboxSpec s = spec(
+      "cat /tmp/from-init.txt; echo; stat -c '%u %a' /tmp/from-init.txt; test -d /tmp/cache/d && echo dir; "
+      "cat /proc/self/fd/10; echo; ls /proc/self/fd | sort -n | tr '\\n' ' '");
+  s.tmp_archive_fd = archive.get();
+  s.pass_fds = {passed.get()};
+  std::string out = run(s);
+  EXPECT_NE(out.find("made during init\n0 640\ndir\nimage-bytes\n"), std::string::npos) << out;
+  // 0 1 2, the passed fd, and the fd ls itself opens: nothing else of Kiln's.
+  EXPECT_NE(out.find("\n0 1 2 3 10 "), std::string::npos) << out;  // 3: ls's own directory
+  EXPECT_EQ(out.find(" 11 "), std::string::npos) << out;
+  // Too many fds is refused before any shell is used.
+  SandboxSpec many = spec("true");
+  many.pass_fds = {0, 0, 0, 0, 0};
+  EXPECT_NE(run(many).find("create failed"), std::string::npos);
 }
 
 }  // namespace

@@ -61,6 +61,7 @@ class ProcessSandbox final : public Sandbox {
   const std::string& id() const override { return id_; }
   int runtime_api_fd() const override { return api_.get(); }
   int exit_fd() const override { return pidfd_.get(); }
+  pid_t host_pid() const override { return pid_; }
   uint64_t max_memory_bytes() const override { return 0; }
   bool out_of_memory() const override { return false; }
 
@@ -88,6 +89,9 @@ class ProcessBackend final : public SandboxBackend {
   const char* name() const override { return "process"; }
 
   StatusOr<std::unique_ptr<Sandbox>> create(const SandboxSpec& spec) override {
+    if (!spec.pass_fds.empty() || spec.tmp_archive_fd >= 0) {
+      return InvalidParameterValue("the process backend cannot restore snapshots (use the jail)");
+    }
     if (spec.argv.empty()) return InvalidParameterValue("sandbox argv is empty");
     auto api = listen_loopback();
     if (!api.ok()) return api.status();

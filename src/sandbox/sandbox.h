@@ -4,6 +4,8 @@
 // knows about invocations or HTTP.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -27,7 +29,16 @@ struct SandboxSpec {
   uint32_t ephemeral_mb = 512;        // size of the private /tmp (EphemeralStorage)
   uint16_t runtime_api_port = 9001;   // port of the Runtime API on the sandbox's loopback
   int output_fd = -1;  // borrowed: stdout and stderr of the runtime are dup'ed from it
+  // Borrowed fds handed to the runtime at exec as fds kPassedFdBase, kPassedFdBase + 1, ...
+  // (at most kMaxPassedFds; not close-on-exec). Used to hand a restore its snapshot.
+  std::vector<int> pass_fds;
+  // Borrowed; -1 for none. A /tmp archive (tmp_archive.h) unpacked into the sandbox's
+  // fresh /tmp before its first process runs, owned by the sandbox's root.
+  int tmp_archive_fd = -1;
 };
+
+inline constexpr int kPassedFdBase = 10;
+inline constexpr int kMaxPassedFds = 4;
 
 class Sandbox {
  public:
@@ -40,6 +51,9 @@ class Sandbox {
   // A pidfd of the sandbox's first process: readable once that process has exited.
   // Owned by the sandbox, valid until destroy().
   virtual int exit_fd() const = 0;
+  // The host pid of the sandbox's first process (pid 1 of its own pid namespace under
+  // the jail), or -1 once destroyed.
+  virtual pid_t host_pid() const = 0;
   // Peak memory used by the sandbox's processes, in bytes (0 if unknown).
   virtual uint64_t max_memory_bytes() const = 0;
   // True once the memory limit has killed (or refused memory to) a process of it.
@@ -87,7 +101,13 @@ struct JailOptions {
   // they copy its address space rather than Kiln's (cheaper to clone and to exec, and a
   // waiting shell pins none of Kiln's memory). false: cloned from Kiln itself.
   bool use_zygote = true;
+  // Host path of Kiln's snapshot restorer (kiln-restore), installed in every sandbox's
+  // root at kRestoreStubPath. Empty: sandboxes cannot be restored from snapshots.
+  std::filesystem::path restore_stub;
 };
+
+// Where the restorer sits inside a jail (read-only, like the rest of its root).
+inline constexpr const char* kRestoreStubPath = "/.kiln/restore";
 
 // Prepares the backend (root skeleton, cgroup parents, seccomp program). A preparation
 // failure is returned by every create(). create() needs root on the host.
