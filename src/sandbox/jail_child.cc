@@ -261,17 +261,28 @@ void set_stdio(int out, const int* passed, int pass_count) {
   if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) {
     fail(kStageStdio, 0, errno);
   }
-  // Through fds above every target first, so that no move overwrites a fd still to move.
-  constexpr int kHigh = kPassedFdBase + 64;
+  // Through fds above every target first, so that no move overwrites a fd still to move;
+  // the control socket (fd 3) moves up too when passed fds take its place. It stays
+  // close-on-exec: its hang-up still tells the parent that exec happened.
+  constexpr int kHigh = 64;
+  static_assert(kPassedFdBase + kMaxPassedFds < kHigh);
   int high[kMaxPassedFds];
   for (int i = 0; i < pass_count; ++i) {
     if ((high[i] = ::fcntl(passed[i], F_DUPFD_CLOEXEC, kHigh)) < 0) fail(kStageStdio, 2, errno);
   }
+  if (pass_count > 0) {
+    int moved = ::fcntl(g_control_fd, F_DUPFD_CLOEXEC, kHigh);
+    if (moved < 0) fail(kStageStdio, 4, errno);
+    g_control_fd = moved;
+  }
   for (int i = 0; i < pass_count; ++i) {
     if (::dup2(high[i], kPassedFdBase + i) < 0) fail(kStageStdio, 3, errno);  // dup2: no CLOEXEC
   }
-  ::close_range(4, kPassedFdBase - 1, 0);
-  ::close_range(static_cast<unsigned>(kPassedFdBase + pass_count), ~0U, 0);
+  // Everything else goes: between the passed fds and the control socket, and above it.
+  const unsigned first = static_cast<unsigned>(pass_count > 0 ? kPassedFdBase + pass_count : 4);
+  const unsigned control = static_cast<unsigned>(g_control_fd);
+  if (control > first) ::close_range(first, control - 1, 0);
+  ::close_range(control + 1 > first ? control + 1 : first, ~0U, 0);
 }
 
 // The activation as received: pointers into the message buffer.

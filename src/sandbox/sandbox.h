@@ -37,7 +37,7 @@ struct SandboxSpec {
   int tmp_archive_fd = -1;
 };
 
-inline constexpr int kPassedFdBase = 10;
+inline constexpr int kPassedFdBase = 3;
 inline constexpr int kMaxPassedFds = 4;
 
 class Sandbox {
