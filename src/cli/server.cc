@@ -35,6 +35,7 @@
 #include "registry/store.h"
 #include "sandbox/sandbox.h"
 #include "worker/preparer.h"
+#include "worker/snapshotter.h"
 #include "worker/provisioner.h"
 #include "worker/worker.h"
 
@@ -184,6 +185,7 @@ int serve(const ServeOptions& o) {
     if (rlimit rl{}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY) {
       jopts.max_open_files = std::min<uint64_t>(jopts.max_open_files, rl.rlim_max);
     }
+    jopts.restore_stub = KILN_RESTORE_STUB;  // built beside kiln (target kiln-restore)
     backend = sandbox::make_jail_backend(jopts);
   } else {
     std::fprintf(stderr, "kiln: unknown sandbox backend %s\n", o.sandbox_backend.c_str());
@@ -206,13 +208,29 @@ int serve(const ServeOptions& o) {
   // Declared before the worker: the worker's threads may end an initialization until
   // the worker is destroyed.
   worker::InitQueue init_queue(std::max(1u, std::thread::hardware_concurrency()), std::chrono::seconds(60));
+  // Snapshots of SnapStart versions (worker/snapshot_store.h); before the worker, whose
+  // threads restore from it until it is destroyed.
+  worker::SnapshotStore snapshots(o.data_dir / "snapshots");
+  if (Status s = snapshots.open(); !s.ok()) {
+    std::fprintf(stderr, "kiln: %s\n", s.message().c_str());
+    return 1;
+  }
   worker::Worker worker(io, *backend, logs, wopts);
+  asio::thread_pool snapshot_pool(1);  // checkpoints (blocking, ~tens of ms each)
   log::info("descriptors: RLIMIT_NOFILE " + std::to_string(worker::fd_soft_limit()) + " fits " +
             std::to_string(worker.max_sandboxes_by_fds()) + " sandboxes");
   placement::PlacementService placement({&worker});
   assignment::AssignmentService assignment;
   registry.on_retired([&](const registry::FunctionVersionPtr& old) { assignment.retire_key(old->sandbox_key()); });
   registry.set_preparer(worker::make_preparer(placement, assignment, init_queue));
+  // SnapStart (issue 11): published versions are snapshotted once and restored after.
+  // Only the jail can restore (a fresh pid namespace per copy); with the process
+  // backend, versions become Active at once and start cold (as snap-start).
+  if (o.sandbox_backend == "jail") {
+    worker.set_snapshots(&snapshots);
+    registry.set_snapshotter(worker::make_snapshotter(placement, assignment, init_queue, snapshots, snapshot_pool));
+  }
+  registry.on_version_deleted([&snapshots](const registry::FunctionVersionPtr& v) { snapshots.remove(*v); });
   // Provisioned concurrency: sandboxes kept initialized per version or alias
   // (worker/provisioner, api/provisioned_operations); reconciled by the reaper timer.
   auto provisioner = std::make_shared<worker::Provisioner>(

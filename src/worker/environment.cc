@@ -58,13 +58,17 @@ std::string platform_start_json(const std::string& id, const std::string& versio
 }
 
 std::string platform_report_json(const std::string& id, double duration, uint32_t memory_mb, uint64_t max_mb,
-                                 std::optional<double> init_ms, bool error) {
+                                 std::optional<double> init_ms, bool restored, bool error) {
   char metrics[256];
   std::snprintf(metrics, sizeof metrics,
                 R"("durationMs":%.3f,"billedDurationMs":%lld,"memorySizeMB":%u,"maxMemoryUsedMB":%llu)", duration,
                 static_cast<long long>(std::ceil(duration)), memory_mb, static_cast<unsigned long long>(max_mb));
   std::string m = metrics;
-  if (init_ms) {
+  if (init_ms && restored) {
+    std::snprintf(metrics, sizeof metrics, R"(,"restoreDurationMs":%.3f,"billedRestoreDurationMs":%lld)", *init_ms,
+                  static_cast<long long>(std::ceil(*init_ms)));
+    m += metrics;
+  } else if (init_ms) {
     std::snprintf(metrics, sizeof metrics, R"(,"initDurationMs":%.3f)", *init_ms);
     m += metrics;
   }
@@ -105,7 +109,7 @@ Environment::Environment(asio::io_context& io, registry::FunctionVersionPtr func
                          std::unique_ptr<LogStream> log, Hooks hooks)
     : io_(io), function_(std::move(function)), key_(function_->sandbox_key()), id_(sandbox->id()),
       hooks_(std::move(hooks)), sandbox_(std::move(sandbox)), log_(std::move(log)),
-      exit_watch_(io), output_(io), timer_(io), created_(std::chrono::steady_clock::now()) {
+      exit_watch_(io), output_(io), timer_(io), created_(std::chrono::steady_clock::now()), init_since_(created_) {
   boost::system::error_code ec;
   exit_watch_.assign(dup_cloexec(sandbox_->exit_fd()), ec);
   output_.assign(output_fd, ec);
@@ -145,6 +149,23 @@ void Environment::start() {
   });
   arm_timer_locked(kInitLimit, 0);
   watch_output();
+}
+
+void Environment::set_start_kind(StartKind kind, std::chrono::steady_clock::time_point since,
+                                 std::vector<std::pair<std::string, std::string>> restore_headers) {
+  std::lock_guard lock(mu_);
+  start_kind_ = kind;
+  if (since != std::chrono::steady_clock::time_point{}) init_since_ = since;
+  restore_headers_ = std::move(restore_headers);
+}
+
+std::optional<Environment::SnapshotPoint> Environment::snapshot_point() const {
+  std::lock_guard lock(mu_);
+  if (start_kind_ != StartKind::kForSnapshot || !init_ms_ || dead_ || broken_ || !sandbox_ ||
+      snapshot_replay_.empty()) {
+    return std::nullopt;
+  }
+  return SnapshotPoint{sandbox_->host_pid(), snapshot_replay_};
 }
 
 void Environment::set_init_not_reported() {
@@ -255,6 +276,8 @@ void Environment::on_runtime_request(net::Request&& request, net::ResponderPtr r
   switch (route.call) {
     case RuntimeCall::kNext: return handle_next(std::move(responder));
     case RuntimeCall::kInitError: return handle_init_error(std::move(request), std::move(responder));
+    case RuntimeCall::kRestoreNext: return handle_restore_next(std::move(responder));
+    case RuntimeCall::kRestoreError: return handle_restore_error(std::move(request), std::move(responder));
     case RuntimeCall::kResponse: return handle_result(route.request_id, std::move(request), false, std::move(responder));
     case RuntimeCall::kError: return handle_result(route.request_id, std::move(request), true, std::move(responder));
     case RuntimeCall::kUnknown: break;
@@ -288,8 +311,11 @@ void Environment::handle_next(net::ResponderPtr responder) {
   {
     std::lock_guard lock(mu_);
     if (!init_ms_) {
-      init_ms_ = ms_since(created_);
+      init_ms_ = ms_since(init_since_);
       if (!current_) timer_.cancel();  // init finished within its limit
+      if (start_kind_ == StartKind::kForSnapshot && snapshot_replay_.empty()) {
+        snapshot_replay_ = "GET /2018-06-01/runtime/invocation/next HTTP/1.1";
+      }
       after = init_settled_locked(Status::Ok());
     }
     if (current_ && !current_->delivered) {
@@ -298,6 +324,52 @@ void Environment::handle_next(net::ResponderPtr responder) {
       parked_next_ = std::move(responder);
     }
   }
+  if (after) after();
+}
+
+void Environment::handle_restore_next(net::ResponderPtr responder) {
+  std::function<void()> after;
+  {
+    std::lock_guard lock(mu_);
+    if (start_kind_ == StartKind::kForSnapshot && !init_ms_) {
+      // The snapshot point: answered only in the copies restored from the snapshot.
+      init_ms_ = ms_since(init_since_);
+      if (!current_) timer_.cancel();
+      snapshot_replay_ = "GET /2018-06-01/runtime/restore/next HTTP/1.1";
+      parked_restore_ = std::move(responder);
+      after = init_settled_locked(Status::Ok());
+    }
+  }
+  if (after) return after();
+  if (!responder) return;
+  net::Response r(http::status::ok, 11);
+  r.set(http::field::content_type, "application/json");
+  for (const auto& [name, value] : restore_headers_) r.set(name, value);
+  r.body() = "{}";
+  responder->respond(std::move(r));
+}
+
+void Environment::handle_restore_error(net::Request&& request, net::ResponderPtr responder) {
+  if (start_kind_ == StartKind::kOnDemand) return handle_init_error(std::move(request), std::move(responder));
+  std::function<void()> after;
+  {
+    std::lock_guard lock(mu_);
+    const bool before_snapshot = start_kind_ == StartKind::kForSnapshot;
+    std::string body = posted_error(std::move(request.body()), request["Lambda-Runtime-Function-Error-Type"],
+                                    before_snapshot ? "Runtime.BeforeSnapshotError" : "Runtime.AfterRestoreError",
+                                    before_snapshot ? "before-snapshot hook failed" : "after-restore hook failed");
+    broken_ = true;
+    log_line_locked(std::string(before_snapshot ? "INIT_REPORT Init Duration: " : "RESTORE_REPORT Restore Duration: ") +
+                    std::to_string(ms_since(init_since_)) + " ms\tStatus: error");
+    Status failure = before_snapshot ? Status(400, "Runtime.BeforeSnapshotError", body)
+                                     : Status(400, "SnapStartException",
+                                              "The afterRestore() runtime hook encountered an error: " + body);
+    if (current_ && !current_->delivered) after = complete_locked("", "", failure);
+    if (auto waiter = init_settled_locked(failure)) {
+      after = after ? std::function<void()>([a = after, waiter] { a(); waiter(); }) : waiter;
+    }
+  }
+  responder->respond(accepted());
   if (after) after();
 }
 
@@ -504,8 +576,14 @@ std::function<void()> Environment::complete_locked(std::string payload, std::str
                         id.c_str(), duration, static_cast<long long>(std::ceil(duration)), function_->memory_mb,
                         static_cast<unsigned long long>(max_mb));
   std::string report_line(report, static_cast<size_t>(n));
+  const bool restored = start_kind_ == StartKind::kRestored;
   if (c.cold && init_ms_) {
-    std::snprintf(report, sizeof report, "Init Duration: %.2f ms\t", *init_ms_);
+    if (restored) {
+      std::snprintf(report, sizeof report, "Restore Duration: %.2f ms\tBilled Restore Duration: %lld ms\t",
+                    *init_ms_, static_cast<long long>(std::ceil(*init_ms_)));
+    } else {
+      std::snprintf(report, sizeof report, "Init Duration: %.2f ms\t", *init_ms_);
+    }
     report_line += report;
   }
   if (function_->log_format != "JSON") {
@@ -513,7 +591,8 @@ std::function<void()> Environment::complete_locked(std::string payload, std::str
     log_line_locked(report_line);
   } else if (function_->system_log_level != "WARN") {  // platform records are INFO
     log_line_locked(platform_report_json(id, duration, function_->memory_mb, max_mb,
-                                         c.cold ? init_ms_ : std::nullopt, !function_error.empty() || !status.ok()));
+                                         c.cold ? init_ms_ : std::nullopt, restored,
+                                         !function_error.empty() || !status.ok()));
   }
 
   InvokeResult result;
@@ -523,6 +602,7 @@ std::function<void()> Environment::complete_locked(std::string payload, std::str
   result.cold_start = c.cold;
   result.duration_ms = duration;
   result.init_ms = c.cold && init_ms_ ? *init_ms_ : 0;
+  result.restored = restored;
   result.max_memory_mb = max_mb;
   if (c.request.tail_log) {
     result.log_tail = c.log.size() > kTailBytes ? c.log.substr(c.log.size() - kTailBytes) : c.log;
@@ -548,6 +628,7 @@ void Environment::kill_locked() {
   if (runtime_api_) runtime_api_->stop();
   runtime_api_.reset();
   parked_next_.reset();
+  parked_restore_.reset();
   if (sandbox_ && hooks_.destroy) hooks_.destroy(std::move(sandbox_));
 }
 

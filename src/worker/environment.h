@@ -13,6 +13,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "assignment/assignment.h"
 #include "net/http_server.h"
@@ -28,6 +30,23 @@ namespace kiln::worker {
 // unread (each would cost Kiln a descriptor).
 inline constexpr uint64_t kRuntimeApiBodyLimit = 7 * 1024 * 1024;
 inline constexpr uint64_t kRuntimeApiMaxConnections = 8;
+
+// How an environment's runtime starts (SnapStart, issue 11):
+// - kOnDemand: from scratch, as always. A runtime that still calls /restore/next (a
+//   SnapStart version started cold because its snapshot could not be used) is answered
+//   at once.
+// - kForSnapshot: from scratch, to be snapshotted: init is complete when the runtime
+//   calls /restore/next (its before-snapshot hooks have run) or, for a runtime that does
+//   not take part, its first /invocation/next. That request stays unanswered: the
+//   snapshot is taken while the runtime waits on it (snapshot_point()). A
+//   /restore/error fails init with the runtime's error (a before-snapshot hook failed).
+// - kRestored: restored from a snapshot; the runtime's first request is the replayed
+//   /restore/next (or /invocation/next), answered at once. Its init is complete at its
+//   first /invocation/next (after its after-restore hooks), measured from the start of
+//   the restore: its REPORT shows Restore Duration instead of Init Duration. A
+//   /restore/error (an after-restore hook failed) fails the sandbox, and an invoke
+//   waiting on it answers SnapStartException.
+enum class StartKind { kOnDemand, kForSnapshot, kRestored };
 
 class Environment : public assignment::Assignable, public std::enable_shared_from_this<Environment> {
  public:
@@ -65,6 +84,20 @@ class Environment : public assignment::Assignable, public std::enable_shared_fro
   // Lambda shows none for such environments. Call before its first invocation.
   void set_init_not_reported();
 
+  // Before start(): how the runtime starts. For kRestored, `since` is when the restore
+  // began (its Restore Duration counts from there) and `restore_headers` go on the
+  // answer to the replayed /restore/next (what differs per copy, e.g. the log stream).
+  void set_start_kind(StartKind kind, std::chrono::steady_clock::time_point since = {},
+                      std::vector<std::pair<std::string, std::string>> restore_headers = {});
+  StartKind start_kind() const { return start_kind_; }
+  // kForSnapshot, once await_init() has succeeded: the sandbox's first process (host
+  // pid) and the request line the runtime is blocked on, to replay after a restore.
+  struct SnapshotPoint {
+    pid_t pid = -1;
+    std::string replay;  // e.g. "GET /2018-06-01/runtime/restore/next HTTP/1.1"
+  };
+  std::optional<SnapshotPoint> snapshot_point() const;
+
   const registry::FunctionVersionPtr& function() const { return function_; }
   const std::string& id() const { return id_; }
   // For the operator's listing (thread-safe): running an invocation now; peak memory of
@@ -88,6 +121,8 @@ class Environment : public assignment::Assignable, public std::enable_shared_fro
   void handle_next(net::ResponderPtr responder);
   void handle_result(const std::string& id, net::Request&& request, bool error, net::ResponderPtr responder);
   void handle_init_error(net::Request&& request, net::ResponderPtr responder);
+  void handle_restore_next(net::ResponderPtr responder);
+  void handle_restore_error(net::Request&& request, net::ResponderPtr responder);
   net::Response on_response_too_large();
   void on_exit();
   void on_timeout(uint64_t seq);
@@ -134,6 +169,11 @@ class Environment : public assignment::Assignable, public std::enable_shared_fro
   std::function<void(Status)> init_waiter_;            // guarded by mu_
   bool dead_ = false;                                  // guarded by mu_
   uint64_t seq_ = 0;                                   // guarded by mu_
+  StartKind start_kind_ = StartKind::kOnDemand;        // set before start()
+  std::chrono::steady_clock::time_point init_since_;   // set before start(): created_ or the restore's start
+  std::vector<std::pair<std::string, std::string>> restore_headers_;  // set before start()
+  std::string snapshot_replay_;                        // guarded by mu_: kForSnapshot's pending request
+  net::ResponderPtr parked_restore_;                   // guarded by mu_: kForSnapshot's /restore/next
 };
 
 }  // namespace kiln::worker

@@ -29,7 +29,8 @@ struct InvokeResult {
   bool cold_start = false;
   // Measured as the REPORT line has them (0 when the invocation never ran).
   double duration_ms = 0;
-  double init_ms = 0;          // 0 when warm
+  double init_ms = 0;          // 0 when warm; the Restore Duration when restored
+  bool restored = false;       // the sandbox was restored from a snapshot (SnapStart)
   uint64_t max_memory_mb = 0;  // peak of the sandbox's cgroup
 };
 

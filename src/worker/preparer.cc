@@ -8,9 +8,6 @@
 
 namespace kiln::worker {
 
-namespace {
-
-// The runtime's error type and document, in the terms of LastUpdateStatusReasonCode.
 Status as_update_failure(const Status& s) {
   std::string code = "InternalError";
   if (s.type() == "Runtime.InitError" || s.type() == "Runtime.ExitError") code = "FunctionError.RuntimeInitError";
@@ -29,6 +26,8 @@ Status as_update_failure(const Status& s) {
   reason = json_text::valid_utf8(reason);
   return {400, code, reason};
 }
+
+namespace {
 
 // One preparation as a job of the init queue: starts the sandbox, or reports no room.
 void start_preparation(placement::PlacementService& placement, assignment::AssignmentService& assignment,

@@ -24,6 +24,12 @@ namespace kiln::worker {
 // error, timeout, bad entrypoint), internal errors, and InsufficientCapacity only when
 // its MemorySize exceeds the host's whole sandbox memory (room can never come).
 // `placement`, `assignment` and `queue` must outlive the preparer.
+// A runtime's init failure (Runtime.InitError, Runtime.ExitError, Runtime.InitTimeout,
+// Runtime.InvalidEntrypoint, with the runtime's error document as message) in the terms
+// of LastUpdateStatusReasonCode / StateReasonCode, with "errorType: errorMessage" as the
+// reason; anything else is InternalError.
+Status as_update_failure(const Status& s);
+
 registry::Preparer make_preparer(placement::PlacementService& placement, assignment::AssignmentService& assignment,
                                  InitQueue& queue);
 

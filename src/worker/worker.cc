@@ -10,6 +10,7 @@
 
 #include "common/crypto.h"
 #include "common/log.h"
+#include "worker/snapshot_restore.h"
 
 namespace kiln::worker {
 
@@ -36,7 +37,8 @@ void Worker::drain() {
 }
 
 void Worker::create(registry::FunctionVersionPtr function,
-                    std::function<void(const std::shared_ptr<Environment>&)> on_dead, Created done) {
+                    std::function<void(const std::shared_ptr<Environment>&)> on_dead, Created done,
+                    StartKind kind) {
   if (!reserve_slot()) return done(TooManyRequests(kNoFdsMessage));
   if (!reserve_memory(function->memory_mb)) {
     slots_--;
@@ -44,11 +46,12 @@ void Worker::create(registry::FunctionVersionPtr function,
                                 std::to_string(function->memory_mb) + " MB."));
   }
   live_++;
-  asio::post(*create_pool_, [this, f = std::move(function), on_dead = std::move(on_dead), done = std::move(done)]() mutable {
+  asio::post(*create_pool_, [this, f = std::move(function), on_dead = std::move(on_dead), done = std::move(done),
+                             kind]() mutable {
     // Exception boundary: a failure to create one sandbox fails that create only.
     StatusOr<std::shared_ptr<Environment>> env = ServiceError("The execution environment could not be created.");
     try {
-      env = create_now(f, std::move(on_dead));
+      env = create_now(f, std::move(on_dead), kind);
     } catch (const std::exception& e) {
       log::error(std::string("worker: creating an execution environment threw: ") + e.what());
     }
@@ -113,7 +116,8 @@ std::string bootstrap_for(const registry::FunctionVersion& f, const registry::Ru
 
 }  // namespace
 
-std::vector<std::string> Worker::environment_for(const registry::FunctionVersion& f, const std::string& stream) const {
+std::vector<std::string> Worker::environment_for(const registry::FunctionVersion& f, const std::string& stream,
+                                                 bool snap_start) const {
   std::vector<std::string> env;
   for (const auto& [k, v] : f.environment) env.push_back(k + "=" + v);
   const bool managed = f.runtime.rfind("provided", 0) != 0;
@@ -123,7 +127,7 @@ std::vector<std::string> Worker::environment_for(const registry::FunctionVersion
   env.push_back("AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001");
   env.push_back("AWS_LAMBDA_LOG_GROUP_NAME=" + f.log_group());
   env.push_back("AWS_LAMBDA_LOG_STREAM_NAME=" + stream);
-  env.push_back("AWS_LAMBDA_INITIALIZATION_TYPE=on-demand");
+  env.push_back(snap_start ? "AWS_LAMBDA_INITIALIZATION_TYPE=snap-start" : "AWS_LAMBDA_INITIALIZATION_TYPE=on-demand");
   if (f.log_format == "JSON") {  // as Lambda: set only for the JSON log format
     env.push_back("AWS_LAMBDA_LOG_FORMAT=JSON");
     env.push_back("AWS_LAMBDA_LOG_LEVEL=" + f.application_log_level);
@@ -142,7 +146,9 @@ std::vector<std::string> Worker::environment_for(const registry::FunctionVersion
 }
 
 StatusOr<std::shared_ptr<Environment>> Worker::create_now(
-    const registry::FunctionVersionPtr& f, std::function<void(const std::shared_ptr<Environment>&)> on_dead) {
+    const registry::FunctionVersionPtr& f, std::function<void(const std::shared_ptr<Environment>&)> on_dead,
+    StartKind kind) {
+  const auto begun = std::chrono::steady_clock::now();
   const registry::RuntimeInfo* runtime = registry::find_runtime(f->runtime);
   if (!runtime) return ServiceError("runtime " + f->runtime + " is not installed");
   std::string id = crypto::hex(crypto::random_bytes(16));
@@ -160,11 +166,23 @@ StatusOr<std::shared_ptr<Environment>> Worker::create_now(
   spec.runtime_dir = options_.runtimes_dir / runtime->runtime_dir_name;
   for (const auto& layer : f->layers) spec.layer_dirs.push_back(layer.dir);
   spec.argv = {bootstrap_for(*f, *runtime)};
-  spec.env = environment_for(*f, stream);
+  const bool snap_start = f->snap_start && f->version != "$LATEST";
+  spec.env = environment_for(*f, stream, snap_start || kind == StartKind::kForSnapshot);
   spec.memory_mb = f->memory_mb;
   spec.ephemeral_mb = f->ephemeral_mb;
   spec.output_fd = pipe_fds[1];
-  auto sb = backend_.create(spec);
+  StatusOr<std::unique_ptr<sandbox::Sandbox>> sb = ServiceError("no sandbox");
+  bool restored = false;
+  if (kind == StartKind::kOnDemand && snap_start && snapshots_) {
+    if (auto found = snapshots_->find(*f)) {
+      sb = restore_sandbox(backend_, spec, found->dir, found->meta.replay);
+      restored = sb.ok();
+      if (!sb.ok()) log::warn("snapshot of " + f->arn() + ":" + f->version + " not restored, starting cold: " + sb.status().message());
+    } else {
+      log::warn("no snapshot of " + f->arn() + ":" + f->version + ": starting cold");
+    }
+  }
+  if (!restored) sb = backend_.create(spec);
   ::close(pipe_fds[1]);
   if (!sb.ok()) {
     ::close(pipe_fds[0]);
@@ -187,6 +205,13 @@ StatusOr<std::shared_ptr<Environment>> Worker::create_now(
   hooks.on_dead = std::move(on_dead);
   auto env = std::make_shared<Environment>(io_, f, std::move(sb).value(), pipe_fds[0],
                                            logs_.open_stream(f->account_id, f->name, stream), std::move(hooks));
+  if (restored) {
+    // What differs per copy reaches the restored runtime with its /restore/next answer.
+    env->set_start_kind(StartKind::kRestored, begun,
+                        {{"Kiln-Log-Stream-Name", stream}, {"Kiln-Sandbox-Id", id}});
+  } else if (kind == StartKind::kForSnapshot) {
+    env->set_start_kind(StartKind::kForSnapshot);
+  }
   {
     std::lock_guard lock(envs_mu_);
     envs_[id] = env;

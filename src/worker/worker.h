@@ -23,6 +23,7 @@
 #include "worker/capacity.h"
 #include "worker/environment.h"
 #include "worker/log_store.h"
+#include "worker/snapshot_store.h"
 
 namespace kiln::worker {
 
@@ -65,8 +66,18 @@ class Worker : public placement::WorkerSlot {
   // sandbox_memory_mb, or no descriptors are left for it (max_sandboxes_by_fds),
   // `done` runs at once, on the caller's thread, with a 429 TooManyRequestsException
   // (make_room first to reclaim idle sandboxes).
+  //
+  // SnapStart: kind kForSnapshot starts the runtime to be snapshotted
+  // (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start; see StartKind). With kOnDemand, a
+  // published version of a SnapStart function is restored from its snapshot when the
+  // store holds one for exactly it; if the restore fails, or there is none, it starts
+  // from scratch (still as snap-start, so its hooks keep their meaning) and says so in
+  // Kiln's log.
   void create(registry::FunctionVersionPtr function,
-              std::function<void(const std::shared_ptr<Environment>&)> on_dead, Created done);
+              std::function<void(const std::shared_ptr<Environment>&)> on_dead, Created done,
+              StartKind kind = StartKind::kOnDemand);
+  // Where restores find snapshots (nullptr: no restores). Set before the first create.
+  void set_snapshots(const SnapshotStore* store) { snapshots_ = store; }
 
   uint64_t load() const override { return live_.load(); }
   bool accepting() const override { return live_.load() < options_.max_sandboxes; }
@@ -89,10 +100,12 @@ class Worker : public placement::WorkerSlot {
 
  private:
   StatusOr<std::shared_ptr<Environment>> create_now(const registry::FunctionVersionPtr& f,
-                                                    std::function<void(const std::shared_ptr<Environment>&)> on_dead);
+                                                    std::function<void(const std::shared_ptr<Environment>&)> on_dead,
+                                                    StartKind kind);
   bool reserve_memory(uint64_t memory_mb);
   bool reserve_slot();
-  std::vector<std::string> environment_for(const registry::FunctionVersion& f, const std::string& stream) const;
+  std::vector<std::string> environment_for(const registry::FunctionVersion& f, const std::string& stream,
+                                           bool snap_start) const;
 
   boost::asio::io_context& io_;
   sandbox::SandboxBackend& backend_;
@@ -105,6 +118,7 @@ class Worker : public placement::WorkerSlot {
   std::atomic<uint64_t> slots_{0};  // sandboxes holding descriptors (freed with memory)
   mutable std::mutex envs_mu_;
   std::map<std::string, std::weak_ptr<Environment>> envs_;  // guarded by envs_mu_; by sandbox id
+  const SnapshotStore* snapshots_ = nullptr;
   std::unique_ptr<boost::asio::thread_pool> create_pool_;
   std::unique_ptr<boost::asio::thread_pool> destroy_pool_;
 };

@@ -64,6 +64,14 @@ if mode == "init_error":
     sys.exit(1)
 if mode == "init_exit":
     sys.exit(7)
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+    if mode == "before_fail":
+        call("POST", "restore/error", json.dumps({"errorType": "HookFailed", "errorMessage": "no snapshot"}),
+             {"Lambda-Runtime-Function-Error-Type": "HookFailed"})
+        sys.exit(1)
+    status, _, body = call("GET", "restore/next")
+    with open(os.environ["PID_FILE"] + ".restored", "w") as f:
+        f.write("%d %s" % (status, body.decode()))
 while True:
     status, hdrs, body = call("GET", "invocation/next")
     rid = hdrs["Lambda-Runtime-Aws-Request-Id"]
@@ -157,7 +165,7 @@ class WorkerTest : public ::testing::Test {
   }
 
   // Creates an environment; on_dead calls are counted.
-  std::shared_ptr<Environment> create(registry::FunctionVersionPtr f) {
+  std::shared_ptr<Environment> create(registry::FunctionVersionPtr f, StartKind kind = StartKind::kOnDemand) {
     auto p = std::make_shared<std::promise<StatusOr<std::shared_ptr<Environment>>>>();
     worker_->create(
         std::move(f),
@@ -166,7 +174,7 @@ class WorkerTest : public ::testing::Test {
           dead_calls_++;
           cv_.notify_all();
         },
-        [p](StatusOr<std::shared_ptr<Environment>> env) { p->set_value(std::move(env)); });
+        [p](StatusOr<std::shared_ptr<Environment>> env) { p->set_value(std::move(env)); }, kind);
     auto fut = p->get_future();
     if (fut.wait_for(kWait) != std::future_status::ready) {
       ADD_FAILURE() << "create did not finish";
@@ -279,6 +287,52 @@ TEST_F(WorkerTest, ColdStartThenWarmInvokeOnTheSameEnvironment) {
   EXPECT_EQ(runtime_pid(), pid) << "the same runtime process served both";
   EXPECT_TRUE(env->reusable());
   EXPECT_EQ(dead_calls(), 0);
+}
+
+Status await_init_of(Environment& env) {
+  auto p = std::make_shared<std::promise<Status>>();
+  env.await_init([p](Status s) { p->set_value(std::move(s)); });
+  auto fut = p->get_future();
+  if (fut.wait_for(kWait) != std::future_status::ready) return ServiceError("init never settled");
+  return fut.get();
+}
+
+// SnapStart, the worker's side: an environment started to be snapshotted is initialized
+// at the runtime's /restore/next, which stays unanswered (the snapshot is taken while the
+// runtime waits on it); snapshot_point() names the process and the request to replay.
+TEST_F(WorkerTest, ForSnapshotStopsAtRestoreNextUnanswered) {
+  auto env = create(function(), StartKind::kForSnapshot);
+  ASSERT_TRUE(env);
+  ASSERT_TRUE(await_init_of(*env).ok());
+  auto point = env->snapshot_point();
+  ASSERT_TRUE(point);
+  EXPECT_EQ(point->replay, "GET /2018-06-01/runtime/restore/next HTTP/1.1");
+  EXPECT_EQ(point->pid, runtime_pid());
+  std::this_thread::sleep_for(100ms);  // (an answer, if any were sent, would land here)
+  EXPECT_FALSE(fs::exists(pid_file_.string() + ".restored")) << "restore/next was answered";
+}
+
+TEST_F(WorkerTest, ForSnapshotHookErrorFailsInit) {
+  auto env = create(function(3, "before_fail"), StartKind::kForSnapshot);
+  ASSERT_TRUE(env);
+  Status s = await_init_of(*env);
+  EXPECT_EQ(s.type(), "Runtime.BeforeSnapshotError");
+  EXPECT_NE(s.message().find("no snapshot"), std::string::npos) << s.message();
+  EXPECT_FALSE(env->snapshot_point());
+}
+
+// A SnapStart version started cold (no snapshot): its /restore/next is answered at once.
+TEST_F(WorkerTest, RestoreNextOnDemandIsAnsweredAtOnce) {
+  auto f = std::make_shared<registry::FunctionVersion>(*function());
+  f->snap_start = true;
+  f->version = "3";
+  auto env = create(f);
+  ASSERT_TRUE(env);
+  auto r = invoke(*env, {{"action", "echo"}}, "req-snap");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->function_error, "");
+  EXPECT_EQ(read_text(pid_file_.string() + ".restored"), "200 {}");
+  EXPECT_FALSE(env->snapshot_point());
 }
 
 TEST_F(WorkerTest, FunctionErrorIsUnhandledWithItsErrorDocument) {
