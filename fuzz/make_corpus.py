@@ -207,6 +207,10 @@ def runtime_api_corpus():
                                                   [("Lambda-Runtime-Function-Error-Type", "Runtime.Crash")]))
     write(d, "init_error", runtime_request("POST", "/init/error", b"",
                                            [("Lambda-Runtime-Function-Error-Type", "Runtime.ImportModuleError")]))
+    write(d, "restore_next", runtime_request("GET", "/restore/next"))
+    write(d, "restore_error", runtime_request("POST", "/restore/error",
+                                              b'{"errorMessage":"hook","errorType":"Runtime.AfterRestoreError"}',
+                                              [("Lambda-Runtime-Function-Error-Type", "Runtime.AfterRestoreError")]))
     write(d, "response_chunked",
           b"POST " + (RUNTIME + "/invocation/%s/response" % REQ_ID).encode() +
           b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")

@@ -1,7 +1,7 @@
 // Fuzzes the Runtime API's request handling without a sandbox: the bytes a runtime
 // sends, parsed as Kiln's HTTP server parses them with the Runtime API's body limit
 // (src/worker/environment.cc), routed by route_runtime_request, and the error document
-// Kiln records for /error and /init/error posts (src/worker/runtime_api.h), which must
+// Kiln records for /error, /init/error and /restore/error posts (src/worker/runtime_api.h), which must
 // be valid JSON whenever Kiln writes it (an empty body).
 #include <cstddef>
 #include <cstdint>
@@ -37,7 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (route.request_id.find('/') != std::string::npos) fail("a request id with a slash");
 
   std::string type(request["Lambda-Runtime-Function-Error-Type"]);
-  if (route.call == RuntimeCall::kError || route.call == RuntimeCall::kInitError) {
+  if (route.call == RuntimeCall::kError || route.call == RuntimeCall::kInitError ||
+      route.call == RuntimeCall::kRestoreError) {
     bool empty = request.body().empty();
     std::string recorded = kiln::worker::posted_error(std::move(request.body()), type, "Unhandled", "");
     if (empty && !nlohmann::json::accept(recorded)) fail("an error document that is not JSON: " + recorded);

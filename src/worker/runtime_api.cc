@@ -28,6 +28,10 @@ RuntimeRoute route_runtime_request(std::string_view method, std::string_view tar
     route.call = RuntimeCall::kNext;
   } else if (target == "init/error" && method == "POST") {
     route.call = RuntimeCall::kInitError;
+  } else if (target == "restore/next" && method == "GET") {
+    route.call = RuntimeCall::kRestoreNext;
+  } else if (target == "restore/error" && method == "POST") {
+    route.call = RuntimeCall::kRestoreError;
   } else if (target.substr(0, kInvocation.size()) == kInvocation && method == "POST") {
     std::string_view rest = target.substr(kInvocation.size());
     size_t slash = rest.find('/');

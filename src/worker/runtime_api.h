@@ -14,6 +14,10 @@ enum class RuntimeCall {
   kResponse,   // POST /2018-06-01/runtime/invocation/{id}/response
   kError,      // POST /2018-06-01/runtime/invocation/{id}/error
   kInitError,  // POST /2018-06-01/runtime/init/error
+  // SnapStart: the runtime is initialized and its before-snapshot hooks have run; the
+  // answer comes after a restore (the runtime then runs its after-restore hooks).
+  kRestoreNext,   // GET  /2018-06-01/runtime/restore/next
+  kRestoreError,  // POST /2018-06-01/runtime/restore/error (an after-restore hook failed)
 };
 
 struct RuntimeRoute {
@@ -30,7 +34,8 @@ RuntimeRoute route_runtime_request(std::string_view method, std::string_view tar
 // {"errorType":"<type>","errorMessage":"<message>"}: valid JSON for any bytes.
 std::string error_document(std::string_view type, std::string_view message);
 
-// What Kiln records for an error a runtime posts (/invocation/{id}/error, /init/error):
+// What Kiln records for an error a runtime posts (/invocation/{id}/error, /init/error,
+// /restore/error):
 // the body as sent (bytes, never parsed) or, when it is empty, an error document whose
 // type is the Lambda-Runtime-Function-Error-Type header (default_type when that is
 // empty) and whose message is `message`.

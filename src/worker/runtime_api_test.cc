@@ -30,6 +30,19 @@ TEST(RouteRuntimeRequest, RefusesWrongMethodsAndPaths) {
   EXPECT_EQ(route_runtime_request("GET", "/2020-01-01/extension/register").call, RuntimeCall::kUnknown);
 }
 
+TEST(RouteRuntimeRequest, NamesTheSnapStartCalls) {
+  RuntimeRoute r = route_runtime_request("GET", "/2018-06-01/runtime/restore/next");
+  EXPECT_EQ(r.call, RuntimeCall::kRestoreNext);
+  EXPECT_EQ(r.request_id, "");
+  r = route_runtime_request("POST", "/2018-06-01/runtime/restore/error");
+  EXPECT_EQ(r.call, RuntimeCall::kRestoreError);
+  EXPECT_EQ(r.request_id, "");
+  EXPECT_EQ(route_runtime_request("POST", "/2018-06-01/runtime/restore/next").call, RuntimeCall::kUnknown);
+  EXPECT_EQ(route_runtime_request("GET", "/2018-06-01/runtime/restore/error").call, RuntimeCall::kUnknown);
+  EXPECT_EQ(route_runtime_request("GET", "/2018-06-01/runtime/restore/next/").call, RuntimeCall::kUnknown);
+  EXPECT_EQ(route_runtime_request("GET", "/2018-06-01/runtime/restore").call, RuntimeCall::kUnknown);
+}
+
 TEST(RouteRuntimeRequest, KeepsAnEmptyIdForTheCallerToRefuse) {
   RuntimeRoute r = route_runtime_request("POST", "/2018-06-01/runtime/invocation//response");
   EXPECT_EQ(r.call, RuntimeCall::kResponse);
