@@ -3,12 +3,14 @@
 // fail/done style) and posts its result or error as Lambda's Node.js runtime does.
 // Init failures go to /init/error and the process exits 129; an uncaught exception or
 // unhandled rejection during an invoke fails that invoke and exits 129 / 128.
+// SnapStart (snap-start initialization only): see snap-start.js.
 'use strict';
 
 const Errors = require('./errors.js');
 const InvokeContext = require('./invoke-context.js');
 const LogPatch = require('./log-patch.js');
 const {RuntimeApiClient} = require('./runtime-api-client.js');
+const SnapStart = require('./snap-start.js');
 const UserFunction = require('./user-function.js');
 
 // What an uncaught error does: fail init, or fail the current invoke. Then exit.
@@ -104,6 +106,7 @@ class Runtime {
 async function run() {
   LogPatch.patchConsole();
   installProcessHandlers();
+  SnapStart.exposeModule();
   const appRoot = process.env.LAMBDA_TASK_ROOT || '/var/task';
   const client = new RuntimeApiClient(process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001');
   try {
@@ -120,6 +123,13 @@ async function run() {
   } catch (error) {
     LogPatch.logError('Uncaught Exception', error);
     return onFatal(error, 129);
+  }
+  if (process.env.AWS_LAMBDA_INITIALIZATION_TYPE === 'snap-start') {
+    try {
+      await SnapStart.snapStart(client, (fatal) => { onFatal = fatal; });
+    } catch (err) {
+      return exitOnRuntimeApiFailure(err);
+    }
   }
   new Runtime(client, handler).start();
 }
