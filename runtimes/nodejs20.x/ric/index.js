@@ -10,7 +10,6 @@ const Errors = require('./errors.js');
 const InvokeContext = require('./invoke-context.js');
 const LogPatch = require('./log-patch.js');
 const {RuntimeApiClient} = require('./runtime-api-client.js');
-const SnapStart = require('./snap-start.js');
 const UserFunction = require('./user-function.js');
 
 // What an uncaught error does: fail init, or fail the current invoke. Then exit.
@@ -26,6 +25,15 @@ function installProcessHandlers() {
     LogPatch.logError('Unhandled Promise Rejection', error);
     onFatal(error, 128);
   });
+}
+
+// Makes require('kiln-snapstart') resolve from the function's CommonJS code in every
+// mode (the same code runs on $LATEST, without snapshots): its folder joins NODE_PATH.
+function exposeSnapStartModule() {
+  const dir = `${__dirname}/../modules`;
+  const current = process.env.NODE_PATH;
+  process.env.NODE_PATH = current ? `${current}:${dir}` : dir;
+  require('module')._initPaths();
 }
 
 function exitOnRuntimeApiFailure(err) {
@@ -106,7 +114,7 @@ class Runtime {
 async function run() {
   LogPatch.patchConsole();
   installProcessHandlers();
-  SnapStart.exposeModule();
+  exposeSnapStartModule();
   const appRoot = process.env.LAMBDA_TASK_ROOT || '/var/task';
   const client = new RuntimeApiClient(process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001');
   try {
@@ -126,7 +134,8 @@ async function run() {
   }
   if (process.env.AWS_LAMBDA_INITIALIZATION_TYPE === 'snap-start') {
     try {
-      await SnapStart.snapStart(client, (fatal) => { onFatal = fatal; });
+      // Loaded only for snapshots: the cold path of other sandboxes is unchanged.
+      await require('./snap-start.js').snapStart(client, (fatal) => { onFatal = fatal; });
     } catch (err) {
       return exitOnRuntimeApiFailure(err);
     }

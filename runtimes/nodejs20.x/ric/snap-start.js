@@ -8,21 +8,11 @@
 
 const crypto = require('crypto');
 const fs = require('fs');
-const path = require('path');
 const Errors = require('./errors.js');
 const LogPatch = require('./log-patch.js');
 
-const MODULES_DIR = path.join(__dirname, '..', 'modules');
 const BEFORE_SNAPSHOT_ERROR = 'Runtime.BeforeSnapshotError';
 const AFTER_RESTORE_ERROR = 'Runtime.AfterRestoreError';
-
-// Makes require('kiln-snapstart') resolve from the function's CommonJS code, whatever
-// the mode (the same code runs on $LATEST, without snapshots).
-function exposeModule() {
-  const current = process.env.NODE_PATH;
-  process.env.NODE_PATH = current ? `${current}${path.delimiter}${MODULES_DIR}` : MODULES_DIR;
-  require('module')._initPaths();
-}
 
 async function runHooks(hooks) {
   for (const {fn, args} of hooks) await fn(...args);
@@ -119,4 +109,4 @@ async function snapStart(client, setFatal) {
   }
 }
 
-module.exports = {exposeModule, snapStart, renewRandomness, xorshift128plus, kernelSeed};
+module.exports = {snapStart, renewRandomness, xorshift128plus, kernelSeed};
