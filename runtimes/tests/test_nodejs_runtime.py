@@ -386,6 +386,8 @@ class SnapStartTest(unittest.TestCase):
             self.assertTrue(first["mathRandomReplaced"])
             self.assertTrue(0 <= first["random"] < 1)
             self.assertGreaterEqual(first["uuidCallsByRuntime"], 128, "the cached UUID batch is drawn past")
+            self.assertTrue(first["randomUUIDReplaced"])
+            self.assertRegex(first["uuid"], r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
             self.assertEqual(rt.api.call({}).json()["events"], first["events"], "once each")
             self.assertEqual(rt.api.calls[:2], ["GET /restore/next", "GET /invocation/next"])
             self.assertEqual(rt.api.restore_next_calls, 1)
@@ -397,6 +399,7 @@ class SnapStartTest(unittest.TestCase):
                 self.assertEqual(result["events"], [])
                 self.assertFalse(result["mathRandomReplaced"])
                 self.assertEqual(result["uuidCallsByRuntime"], 0)
+                self.assertFalse(result["randomUUIDReplaced"])
                 self.assertEqual(rt.api.restore_next_calls, 0)
 
     def test_before_snapshot_hook_error_is_an_init_error_and_exits(self):

@@ -18,21 +18,50 @@ async function runHooks(hooks) {
   for (const {fn, args} of hooks) await fn(...args);
 }
 
-// 16 bytes from the kernel (never from a generator whose state is in the snapshot).
-function kernelSeed() {
-  const seed = new Uint32Array(4);
+// Fills `bytes` (a Uint8Array) from the kernel: never from a generator whose state is
+// in the snapshot. OpenSSL's DRBG (behind crypto.randomBytes and friends) is such a
+// generator: it reseeds on a change of pid, which a restore keeps.
+function kernelRandom(bytes) {
   try {
     const fd = fs.openSync('/dev/urandom', 'r');
     try {
-      fs.readSync(fd, new Uint8Array(seed.buffer), 0, 16, null);
+      fs.readSync(fd, bytes, 0, bytes.length, null);
     } finally {
       fs.closeSync(fd);
     }
   } catch (_) {
-    crypto.randomFillSync(seed);
+    crypto.randomFillSync(bytes);  // no /dev/urandom in this sandbox: the best there is
   }
+  return bytes;
+}
+
+function kernelSeed() {
+  const seed = new Uint32Array(4);
+  kernelRandom(new Uint8Array(seed.buffer));
   if ((seed[0] | seed[1] | seed[2] | seed[3]) === 0) seed[0] = 1;  // xorshift's one bad state
   return seed;
+}
+
+const HEX = Array.from({length: 256}, (_, i) => (i + 0x100).toString(16).slice(1));
+const UUID_BATCH = 128;
+
+// crypto.randomUUID() from kernel bytes, a batch of 128 per read (as node caches its
+// own): RFC 4122 version 4. The options ({disableEntropyCache}) change nothing here.
+function kernelRandomUUID() {
+  const batch = new Uint8Array(16 * UUID_BATCH);
+  let next = UUID_BATCH;
+  return function randomUUID() {
+    if (next === UUID_BATCH) {
+      kernelRandom(batch);
+      next = 0;
+    }
+    const b = batch.subarray(next * 16, next * 16 + 16);
+    next++;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    return `${HEX[b[0]]}${HEX[b[1]]}${HEX[b[2]]}${HEX[b[3]]}-${HEX[b[4]]}${HEX[b[5]]}-${HEX[b[6]]}${HEX[b[7]]}-` +
+      `${HEX[b[8]]}${HEX[b[9]]}-${HEX[b[10]]}${HEX[b[11]]}${HEX[b[12]]}${HEX[b[13]]}${HEX[b[14]]}${HEX[b[15]]}`;
+  };
 }
 
 // xorshift128+ (V8's Math.random generator) over 32-bit halves, seeded from the kernel:
@@ -66,14 +95,29 @@ function xorshift128plus(seed) {
 
 // Uniqueness after a restore: every copy of one snapshot starts with the same memory.
 // - Math.random: V8's state is in the snapshot; replaced by a kernel-seeded generator.
-// - crypto.randomUUID serves from a batch of 128 UUIDs of random bytes cached in the
-//   process, and crypto.randomInt from a 6 KiB cache: draw them both past their next
-//   refill, so no copy hands out the rest of the snapshot's batch.
-// os-level sources (crypto.randomBytes, getRandomValues) are read when called.
+// - crypto.randomUUID (the crypto module's and globalThis.crypto's): replaced by one
+//   that reads the kernel. Node's own serves from a batch of 128 UUIDs cached in the
+//   process and refills it from OpenSSL, whose state is in the snapshot too.
+// - The caches behind references taken during init (const {randomUUID} = require(...))
+//   and crypto.randomInt (6 KiB) are drawn past their next refill, so no copy hands out
+//   the rest of the snapshot's batch; what they refill with comes from OpenSSL (below).
+// Not renewed: OpenSSL's generator itself (crypto.randomBytes, randomFill, randomInt,
+// getRandomValues and keys made with them) reseeds on its own schedule only; the
+// function's after-restore hooks cannot reseed it either.
 function renewRandomness() {
-  Math.random = xorshift128plus(kernelSeed());
-  for (let i = 0; i < 128; i++) crypto.randomUUID();
+  const nodeRandomUUID = crypto.randomUUID;
+  for (let i = 0; i < UUID_BATCH; i++) nodeRandomUUID();
   for (let i = 0; i < 1024; i++) crypto.randomInt(281474976710655);
+  Math.random = xorshift128plus(kernelSeed());
+  const randomUUID = kernelRandomUUID();
+  crypto.randomUUID = randomUUID;
+  if (globalThis.crypto && globalThis.crypto.randomUUID) {
+    try {
+      Object.defineProperty(globalThis.crypto, 'randomUUID', {value: randomUUID, writable: true, configurable: true});
+    } catch (_) {
+      // a frozen webcrypto object: leave it
+    }
+  }
 }
 
 async function reportHookError(post, errorType, error) {
@@ -109,4 +153,4 @@ async function snapStart(client, setFatal) {
   }
 }
 
-module.exports = {snapStart, renewRandomness, xorshift128plus, kernelSeed};
+module.exports = {snapStart, renewRandomness, xorshift128plus, kernelSeed, kernelRandomUUID};
