@@ -215,7 +215,7 @@ TEST_F(SnapStartRegistryTest, AFailedSnapshotFailsTheVersionWithLambdasCode) {
   EXPECT_EQ(get("snap", "2")->state_reason_code, "InternalError");
 }
 
-TEST_F(SnapStartRegistryTest, CreateWithPublishSnapshotsThePublishedVersion) {
+TEST_F(SnapStartRegistryTest, CreateOrUpdateCodeWithPublishSnapshotsThePublishedVersion) {
   TestSnapshotter snaps;
   registry_->set_snapshotter(snaps.fn());
   json req = create_request("snap", true);
@@ -228,6 +228,15 @@ TEST_F(SnapStartRegistryTest, CreateWithPublishSnapshotsThePublishedVersion) {
   EXPECT_EQ(snaps.calls[0].version->version, "1");
   snaps.calls[0].done(Status::Ok());
   EXPECT_EQ(get("snap", "1")->state, "Active");
+
+  json update = {{"ZipFile", crypto::base64(testing::build_zip({{"app.py", "def handler(e, c): return 2\n", 0100644}}))},
+                 {"Publish", true}};
+  auto v2 = registry_->update_code(kAccount, "snap", update);
+  ASSERT_TRUE(v2.ok()) << v2.status().message();
+  EXPECT_EQ((*v2)->version, "2");
+  EXPECT_EQ((*v2)->state, "Pending") << "UpdateFunctionCode with Publish takes the same path";
+  ASSERT_EQ(snaps.calls.size(), 2u);
+  EXPECT_EQ(snaps.calls[1].version->version, "2");
 }
 
 TEST_F(SnapStartRegistryTest, WithoutSnapStartOrSnapshotterPublishIsActiveAtOnce) {
