@@ -6,6 +6,14 @@ Lambda's shape. Init failures (bad handler name, import or syntax error, an exce
 import time) go to /init/error and the process exits 1. As in Lambda, a handler function
 missing from an importable module is reported on every invoke (Runtime.HandlerNotFound).
 
+SnapStart (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start only): after the handler is loaded,
+the before-snapshot hooks of snapshot_restore_py run (reverse order of registration),
+then GET /restore/next, which answers after a restore; the runtime then reseeds the
+random sources it owns and runs the after-restore hooks (order of registration) before
+its first /invocation/next. A before-snapshot hook that raises is posted to /init/error
+as Runtime.BeforeSnapshotError (exit 64); an after-restore one to /restore/error as
+Runtime.AfterRestoreError (exit 65), as Lambda's runtimes do.
+
 Everything that does not depend on the invoke is computed once, before the first /next.
 """
 
@@ -28,6 +36,8 @@ class FaultException(Exception):
     IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
     BUILT_IN_MODULE_CONFLICT = "Runtime.BuiltInModuleConflict"
     MALFORMED_HANDLER_NAME = "Runtime.MalformedHandlerName"
+    BEFORE_SNAPSHOT_ERROR = "Runtime.BeforeSnapshotError"
+    AFTER_RESTORE_ERROR = "Runtime.AfterRestoreError"
 
     def __init__(self, exception_type, msg, trace=None):
         super().__init__(msg)
@@ -157,6 +167,54 @@ def _post_result(post, *args):
         sys.stderr.write("kiln runtime: posting the result failed: %s\n" % e)
 
 
+def _run_hooks(hooks):
+    for func, args, kwargs in hooks:
+        func(*args, **kwargs)
+
+
+def reseed_after_restore():
+    """Uniqueness for a restored copy: every copy of one snapshot starts with the same
+    memory, so the state of Python's `random` module (a Mersenne Twister seeded at
+    import) is the same in all of them. Reseed it from the kernel. os.urandom, secrets,
+    uuid.uuid4 and random.SystemRandom read the kernel on every call and need nothing;
+    random.Random instances the function made itself, and values computed during init,
+    are only the function's after-restore hooks to renew."""
+    random = sys.modules.get("random")
+    if random is not None:
+        random.seed()  # no argument: seeded from os.urandom
+
+
+def snap_start(api):
+    """The snapshot handshake; returns when the copy is restored and its hooks ran, or
+    exits the process after reporting a hook's error."""
+    import snapshot_restore_py as hooks
+
+    try:
+        _run_hooks(reversed(hooks.get_before_snapshot()))
+    except Exception:
+        _report_hook_error(api.post_init_error, FaultException.BEFORE_SNAPSHOT_ERROR)
+        sys.exit(64)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    api.restore_next()
+    reseed_after_restore()
+    try:
+        _run_hooks(hooks.get_after_restore())
+    except Exception:
+        _report_hook_error(api.post_restore_error, FaultException.AFTER_RESTORE_ERROR)
+        sys.exit(65)
+
+
+def _report_hook_error(post, error_type):
+    error = build_fault_result(sys.exc_info())
+    log_error(error)
+    try:
+        post(json.dumps(error).encode("utf-8"), error_type)
+    except RuntimeAPIError as e:
+        sys.stderr.write("kiln runtime: posting the hook error failed: %s\n" % e)
+    sys.stdout.flush()
+
+
 def serve(api, handler):
     """The invoke loop: never returns (RuntimeAPIError ends the process)."""
     environ = os.environ
@@ -216,6 +274,8 @@ def main():
         error = build_fault_result(sys.exc_info())
     else:
         try:
+            if environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+                snap_start(api)
             serve(api, handler)
         except RuntimeAPIError as e:
             sys.stderr.write("kiln runtime: %s\n" % e)

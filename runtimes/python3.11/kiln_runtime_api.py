@@ -65,6 +65,18 @@ class RuntimeAPIClient:
         """Posts an initialization error; returns the HTTP status."""
         return self._post(_PREFIX + "/init/error", error_body, _error_headers(error_type))
 
+    def restore_next(self):
+        """SnapStart: tells the Runtime API the runtime is ready to be snapshotted; returns
+        after a restore. Raises RuntimeAPIError on anything but 200."""
+        status, _, body = self._request(
+            b"GET " + _PREFIX.encode() + b"/restore/next HTTP/1.1\r\n", b"", b"")
+        if status != 200:
+            raise RuntimeAPIError("GET /restore/next answered %d: %r" % (status, bytes(body[:200])))
+
+    def post_restore_error(self, error_body, error_type):
+        """SnapStart: posts the error of an after-restore hook; returns the HTTP status."""
+        return self._post(_PREFIX + "/restore/error", error_body, _error_headers(error_type))
+
     def close(self):
         if self._sock is not None:
             self._sock.close()

@@ -370,5 +370,72 @@ class InitErrorTest(unittest.TestCase):
                                "'..' is not allowed in handler name.")
 
 
+SNAP = {"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}
+
+
+class SnapStartTest(unittest.TestCase):
+    def test_hooks_run_once_in_order_around_restore_next_and_randomness_is_renewed(self):
+        with runtime("snapstart.handler", env=SNAP) as rt:
+            rt.api.wait_for_restore_next()
+            time.sleep(0.2)
+            self.assertEqual(rt.api.next_calls, 0, "no invoke before the restore")
+            rt.api.restore()
+            first = rt.api.call({}).json()
+            self.assertEqual(first["events"], ["before2:x:3", "before1", "after1", "after2"])
+            self.assertTrue(first["decoratorReturnsFunction"])
+            self.assertTrue(first["mathRandomReplaced"])
+            self.assertTrue(0 <= first["random"] < 1)
+            self.assertGreaterEqual(first["uuidCallsByRuntime"], 128, "the cached UUID batch is drawn past")
+            self.assertTrue(first["randomUUIDReplaced"])
+            self.assertRegex(first["uuid"], r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+            self.assertEqual(rt.api.call({}).json()["events"], first["events"], "once each")
+            self.assertEqual(rt.api.calls[:2], ["GET /restore/next", "GET /invocation/next"])
+            self.assertEqual(rt.api.restore_next_calls, 1)
+
+    def test_without_snap_start_nothing_changes(self):
+        for env in ({}, {"AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}):
+            with runtime("snapstart.handler", env=env) as rt:
+                result = rt.api.call({}).json()
+                self.assertEqual(result["events"], [])
+                self.assertFalse(result["mathRandomReplaced"])
+                self.assertEqual(result["uuidCallsByRuntime"], 0)
+                self.assertFalse(result["randomUUIDReplaced"])
+                self.assertEqual(rt.api.restore_next_calls, 0)
+
+    def test_before_snapshot_hook_error_is_an_init_error_and_exits(self):
+        with runtime("snapstart-hook-fails.handler", env=dict(SNAP, HOOK_FAILS="before")) as rt:
+            posted = rt.api.init_error()
+            self.assertEqual(rt.wait_exit(), 64)
+            self.assertEqual(posted.headers["lambda-runtime-function-error-type"], "Runtime.BeforeSnapshotError")
+            self.assertEqual(posted.json()["errorType"], "TypeError")
+            self.assertEqual(posted.json()["errorMessage"], "hook refuses: before")
+            self.assertEqual(rt.api.restore_next_calls, 0)
+
+    def test_after_restore_hook_error_is_a_restore_error_and_exits(self):
+        with runtime("snapstart-hook-fails.handler", env=dict(SNAP, HOOK_FAILS="after")) as rt:
+            rt.api.restore()
+            posted = rt.api.restore_error()
+            self.assertEqual(rt.wait_exit(), 65)
+            self.assertEqual(posted.headers["lambda-runtime-function-error-type"], "Runtime.AfterRestoreError")
+            self.assertEqual(posted.json()["errorMessage"], "hook refuses: after")
+            self.assertEqual(rt.api.next_calls, 0)
+
+    def test_kernel_seeded_math_random_is_xorshift128plus(self):
+        script = (
+            "const s = require(%r);"
+            "const f = s.xorshift128plus(new Uint32Array([0x12345678, 0x9abcdef0, 0x0fedcba9, 0x87654321]));"
+            "const M = (1n << 64n) - 1n;"
+            "let a = 0x123456789abcdef0n, b = 0x0fedcba987654321n, ok = true;"
+            "for (let i = 0; i < 2000; i++) {"
+            "  let x = a; const y = b; a = y; x ^= (x << 23n) & M; x ^= x >> 17n; x ^= y ^ (y >> 26n); b = x;"
+            "  if (Number(((a + b) & M) >> 11n) / 2 ** 53 !== f()) ok = false; }"
+            "const g = s.xorshift128plus(s.kernelSeed()), h = s.xorshift128plus(s.kernelSeed());"
+            "console.log(JSON.stringify({ok, differ: g() !== h()}));"
+        ) % os.path.join(REPO, "runtimes", "nodejs20.x", "ric", "snap-start.js")
+        import subprocess
+        out = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=60)
+        self.assertEqual(json.loads(out.stdout), {"ok": True, "differ": True}, out.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -3,6 +3,7 @@ Run: /usr/bin/python3 -B runtimes/tests/test_python_runtime.py"""
 
 import json
 import os
+import random
 import sys
 import time
 import unittest
@@ -243,6 +244,76 @@ class InitErrorTest(unittest.TestCase):
     def test_builtin_module_name(self):
         self.assert_init_error("sys.handler", "Runtime.BuiltInModuleConflict",
                                "Cannot use built-in module sys as a handler module")
+
+
+SNAP = {"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}
+
+
+class SnapStartTest(unittest.TestCase):
+    def test_hooks_run_once_in_lambdas_order_around_restore_next(self):
+        with runtime("snapstart.handler", env=SNAP) as rt:
+            rt.api.wait_for_restore_next()
+            time.sleep(0.2)
+            self.assertEqual(rt.api.next_calls, 0, "no invoke before the restore")
+            rt.api.restore()
+            first = rt.api.call({}).json()
+            self.assertEqual(first["events"], ["before2:x:3", "before1", "after1", "after2"])
+            self.assertTrue(first["decorator_returns_function"])
+            self.assertEqual(rt.api.call({}).json()["events"], first["events"], "once each")
+            self.assertEqual(rt.api.calls[:2], ["GET /restore/next", "GET /invocation/next"])
+            self.assertEqual(rt.api.restore_next_calls, 1)
+
+    def test_without_snap_start_no_hook_runs_and_restore_next_is_never_called(self):
+        for env in ({}, {"AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}):
+            with runtime("snapstart.handler", env=env) as rt:
+                result = rt.api.call({}).json()
+                self.assertEqual(result["events"], [])
+                self.assertEqual(rt.api.restore_next_calls, 0)
+                self.assertEqual(result["random"], random.Random(42).random(), "init's seed stands")
+
+    def test_random_is_reseeded_after_restore(self):
+        seeded = random.Random(42).random()
+        values = set()
+        for _ in range(2):
+            with runtime("snapstart.handler", env=SNAP) as rt:
+                rt.api.restore()
+                values.add(rt.api.call({}).json()["random"])
+        self.assertNotIn(seeded, values)
+        self.assertEqual(len(values), 2)
+
+    def test_before_snapshot_hook_error_is_an_init_error_and_exits(self):
+        with runtime("snapstart_hook_fails.handler", env=dict(SNAP, HOOK_FAILS="before")) as rt:
+            posted = rt.api.init_error()
+            self.assertEqual(rt.wait_exit(), 64)
+            self.assertEqual(posted.headers["lambda-runtime-function-error-type"], "Runtime.BeforeSnapshotError")
+            error = posted.json()
+            self.assertEqual(error["errorType"], "ValueError")
+            self.assertEqual(error["errorMessage"], "hook refuses: before")
+            self.assertIn("in explode", error["stackTrace"][-1])
+            self.assertNotIn("kiln_lambda_runtime", "".join(error["stackTrace"]))
+            self.assertEqual(rt.api.restore_next_calls, 0)
+            self.assertIn("[ERROR] ValueError: hook refuses: before", rt.output())
+
+    def test_after_restore_hook_error_is_a_restore_error_and_exits(self):
+        with runtime("snapstart_hook_fails.handler", env=dict(SNAP, HOOK_FAILS="after")) as rt:
+            rt.api.restore()
+            posted = rt.api.restore_error()
+            self.assertEqual(rt.wait_exit(), 65)
+            self.assertEqual(posted.headers["lambda-runtime-function-error-type"], "Runtime.AfterRestoreError")
+            self.assertEqual(posted.json()["errorMessage"], "hook refuses: after")
+            self.assertEqual(rt.api.next_calls, 0)
+
+    def test_module_is_importable_and_returns_the_function(self):
+        sys.path.insert(0, os.path.join(REPO, "runtimes", "python3.11"))
+        try:
+            import snapshot_restore_py as hooks
+        finally:
+            sys.path.pop(0)
+        f = lambda: None  # noqa: E731
+        self.assertIs(hooks.register_before_snapshot(f, 1, k=2), f)
+        self.assertIs(hooks.register_after_restore(f), f)
+        self.assertEqual(hooks.get_before_snapshot()[-1], (f, (1,), {"k": 2}))
+        self.assertEqual(hooks.get_after_restore()[-1], (f, (), {}))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ void Frontend::invoke(std::shared_ptr<Call> call) {
   auto f = deps_.registry.resolve(call->principal.account_id, call->match.params["FunctionName"],
                                   qualifier == call->match.query.end() ? "" : qualifier->second);
   if (!f.ok()) return call->fail(f.status());
+  if (Status s = registry::check_invocable(**f); !s.ok()) return call->fail(s);
   if (type == "DryRun") return call->reply(empty_response(204, call->request_id));
   if (!req.body().empty() && !nlohmann::json::accept(req.body())) {
     return call->fail(InvalidRequestContent("Could not parse request body into json: Could not parse payload into json"));
@@ -69,6 +70,7 @@ void Frontend::invoke(std::shared_ptr<Call> call) {
 void Frontend::invoke_async(std::shared_ptr<Call> call) {
   auto f = deps_.registry.resolve(call->principal.account_id, call->match.params["FunctionName"], "");
   if (!f.ok()) return call->fail(f.status());
+  if (Status s = registry::check_invocable(**f); !s.ok()) return call->fail(s);
   if (!call->request.body().empty() && !nlohmann::json::accept(call->request.body())) {
     return call->fail(InvalidRequestContent("Could not parse request body into json: Could not parse payload into json"));
   }
@@ -140,9 +142,10 @@ void Frontend::invoke_function(const std::string& account, const std::string& fu
                                const std::string& qualifier, std::string payload, std::string request_id,
                                InternalInvokeDone done) {
   auto f = deps_.registry.resolve(account, function_name, qualifier);
-  if (!f.ok()) {
+  Status invocable = f.ok() ? registry::check_invocable(**f) : f.status();
+  if (!invocable.ok()) {
     worker::InvokeResult r;
-    r.status = f.status();
+    r.status = std::move(invocable);
     return done(std::move(r), "");
   }
   worker::InvokeRequest ir;

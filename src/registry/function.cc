@@ -58,7 +58,7 @@ json configuration_json(const FunctionVersion& f) {
       {"PackageType", "Zip"},
       {"Architectures", json::array({"x86_64"})},
       {"EphemeralStorage", {{"Size", f.ephemeral_mb}}},
-      {"SnapStart", {{"ApplyOn", "None"}, {"OptimizationStatus", "Off"}}},
+      {"SnapStart", snap_start_json(f)},
       {"LoggingConfig", logging_config_json(f)},
   };
   if (!f.environment.empty()) c["Environment"] = {{"Variables", env_vars}};
@@ -85,6 +85,11 @@ json layers_json(const FunctionVersion& f) {
 }
 }  // namespace
 
+json snap_start_json(const FunctionVersion& f) {
+  bool on = f.snap_start && f.version != "$LATEST";
+  return {{"ApplyOn", f.snap_start ? "PublishedVersions" : "None"}, {"OptimizationStatus", on ? "On" : "Off"}};
+}
+
 json logging_config_json(const FunctionVersion& f) {
   json j = {{"LogFormat", f.log_format}, {"LogGroup", f.log_group()}};
   if (!f.application_log_level.empty()) j["ApplicationLogLevel"] = f.application_log_level;
@@ -99,7 +104,8 @@ json record_json(const FunctionVersion& f) {
       {"account_id", f.account_id}, {"region", f.region}, {"name", f.name},
       {"version", f.version}, {"runtime", f.runtime}, {"handler", f.handler},
       {"role", f.role}, {"description", f.description}, {"memory_mb", f.memory_mb},
-      {"timeout_s", f.timeout_s}, {"ephemeral_mb", f.ephemeral_mb}, {"environment", env},
+      {"timeout_s", f.timeout_s}, {"ephemeral_mb", f.ephemeral_mb}, {"snap_start", f.snap_start},
+      {"environment", env},
       {"log_format", f.log_format}, {"application_log_level", f.application_log_level},
       {"system_log_level", f.system_log_level},
       {"tags", f.tags}, {"code_hex", f.code_hex}, {"code_sha256", f.code_sha256},
@@ -126,6 +132,7 @@ FunctionVersion from_record_json(const json& j) {
   f.memory_mb = j.at("memory_mb");
   f.timeout_s = j.at("timeout_s");
   f.ephemeral_mb = j.at("ephemeral_mb");
+  f.snap_start = j.value("snap_start", false);  // records from before SnapStart: off
   f.log_format = j.value("log_format", "Text");
   f.application_log_level = j.value("application_log_level", "");
   f.system_log_level = j.value("system_log_level", "");

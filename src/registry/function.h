@@ -28,6 +28,9 @@ struct FunctionVersion {
   uint32_t memory_mb = 128;
   uint32_t timeout_s = 3;
   uint32_t ephemeral_mb = 512;
+  // SnapStart {ApplyOn: PublishedVersions}: each published version is initialized once
+  // and its sandboxes are restored from a snapshot of that (Kiln's snapshotter).
+  bool snap_start = false;
   // LoggingConfig: "Text" or "JSON"; the levels are set (default INFO) only with JSON.
   std::string log_format = "Text";
   std::string application_log_level;  // TRACE DEBUG INFO WARN ERROR FATAL
@@ -76,6 +79,9 @@ using FunctionVersionPtr = std::shared_ptr<const FunctionVersion>;
 
 // Lambda's FunctionConfiguration shape.
 nlohmann::json configuration_json(const FunctionVersion& f);
+// Lambda's SnapStartResponse shape: ApplyOn as configured; OptimizationStatus On only
+// for a published version of a SnapStart function ($LATEST is never snapshotted).
+nlohmann::json snap_start_json(const FunctionVersion& f);
 // Lambda's LoggingConfig shape.
 nlohmann::json logging_config_json(const FunctionVersion& f);
 // Kiln's durable record (all fields) and back.

@@ -141,6 +141,23 @@ static Status apply_logging_config(const json& c, FunctionVersion* f) {
   return {};
 }
 
+// SnapStart {ApplyOn}: the model's enum (PublishedVersions, None); an object without
+// ApplyOn turns SnapStart off.
+static Status apply_snap_start(const json& c, FunctionVersion* f) {
+  if (!c.is_object()) return InvalidRequestContent("Could not parse request body into json: SnapStart must be an object");
+  auto it = c.find("ApplyOn");
+  if (it == c.end() || it->is_null()) {
+    f->snap_start = false;
+    return {};
+  }
+  std::string v = it->is_string() ? it->get<std::string>() : it->dump();
+  if (v != "PublishedVersions" && v != "None") {
+    return validation(v, "snapStart.applyOn", "Member must satisfy enum value set: [PublishedVersions, None]");
+  }
+  f->snap_start = v == "PublishedVersions";
+  return {};
+}
+
 Status apply_configuration(const json& req, bool create, FunctionVersion* f) {
   bool present = false;
   std::string s;
@@ -208,6 +225,9 @@ Status apply_configuration(const json& req, bool create, FunctionVersion* f) {
   }
   if (auto it = req.find("Environment"); it != req.end()) {
     if (Status st = apply_environment(*it, f); !st.ok()) return st;
+  }
+  if (auto it = req.find("SnapStart"); it != req.end() && !it->is_null()) {
+    if (Status st = apply_snap_start(*it, f); !st.ok()) return st;
   }
   if (auto it = req.find("Architectures"); it != req.end() && !it->is_null()) {
     if (!it->is_array() || it->size() != 1 || !(*it)[0].is_string()) {

@@ -4,6 +4,7 @@
 
 #include <random>
 #include <regex>
+#include <set>
 
 #include "common/crypto.h"
 #include "common/json_text.h"
@@ -134,13 +135,18 @@ Status Registry::load() {
 
 void Registry::resume_preparations() {
   std::vector<FunctionVersionPtr> pending;
+  std::vector<FunctionVersionPtr> unsnapshotted;  // Kiln stopped while taking their snapshots
   {
     std::shared_lock lock(mu_);
     for (const auto& [key, e] : functions_) {
       if (e.latest->last_update_status == "InProgress") pending.push_back(e.latest);
+      for (const auto& [n, v] : e.versions) {
+        if (awaits_snapshot(v)) unsnapshotted.push_back(v);
+      }
     }
   }
   for (const auto& f : pending) prepare(f);
+  for (const auto& v : unsnapshotted) snapshot(v);
 }
 
 namespace {
@@ -267,11 +273,13 @@ StatusOr<FunctionVersionPtr> Registry::create_function(const std::string& accoun
   if (Status s = commit({account, f->name}, std::move(e)); !s.ok()) return s;
   write.unlock();  // the preparer may answer at once, and prepared() takes the lock
   prepare(f);
+  if (awaits_snapshot(published)) snapshot(published);
   // With Publish, Lambda answers with the published version's configuration.
   return published ? published : FunctionVersionPtr(f);
 }
 
-FunctionVersionPtr Registry::add_version(Entry& e, const FunctionVersionPtr& from, const std::string& description) {
+FunctionVersionPtr Registry::add_version(Entry& e, const FunctionVersionPtr& from,
+                                         const std::string& description) const {
   auto v = std::make_shared<FunctionVersion>(*from);
   uint64_t n = ++e.last_version;
   v->version = std::to_string(n);
@@ -282,6 +290,12 @@ FunctionVersionPtr Registry::add_version(Entry& e, const FunctionVersionPtr& fro
   v->state = "Active";
   v->state_reason.clear();
   v->state_reason_code.clear();
+  if (v->snap_start && snapshotter_) {
+    // As Lambda answers a SnapStart publish: Pending until the snapshot is stored.
+    v->state = "Pending";
+    v->state_reason = "The function is being created.";
+    v->state_reason_code = "Creating";
+  }
   v->last_update_status = "Successful";
   v->last_update_reason.clear();
   v->last_update_reason_code.clear();
@@ -341,6 +355,7 @@ StatusOr<FunctionVersionPtr> Registry::replace(const std::string& account, const
   if (Status s = commit(key, std::move(e)); !s.ok()) return s;
   write.unlock();  // the preparer may answer at once, and prepared() takes the lock
   prepare(f);
+  if (awaits_snapshot(published)) snapshot(published);
   return published ? published : FunctionVersionPtr(f);
 }
 
@@ -389,6 +404,62 @@ void Registry::prepared(const FunctionVersionPtr& f, const Status& result) {
   if (replaced) retire(replaced);
 }
 
+namespace {
+
+// Lambda's StateReasonCode values (botocore's model): a snapshot failure whose type is
+// one of them is reported as such, any other as InternalError.
+bool is_state_reason_code(const std::string& type) {
+  static const std::set<std::string> codes = {
+      "Idle", "Creating", "Restoring", "EniLimitExceeded", "InsufficientRolePermissions", "InvalidConfiguration",
+      "InternalError", "SubnetOutOfIPAddresses", "InvalidSubnet", "InvalidSecurityGroup", "ImageDeleted",
+      "ImageAccessDenied", "InvalidImage", "KMSKeyAccessDenied", "KMSKeyNotFound", "InvalidStateKMSKey",
+      "DisabledKMSKey", "EFSIOError", "EFSMountConnectivityError", "EFSMountFailure", "EFSMountTimeout",
+      "InvalidRuntime", "InvalidZipFileException", "FunctionError", "FunctionError.InitTimeout",
+      "FunctionError.RuntimeInitError", "FunctionError.ExtensionInitError", "FunctionError.InvalidEntryPoint",
+      "FunctionError.InvalidWorkingDirectory", "FunctionError.PermissionDenied", "FunctionError.TooManyExtensions",
+      "FunctionError.InitResourceExhausted"};
+  return codes.count(type) > 0;
+}
+
+}  // namespace
+
+void Registry::snapshot(const FunctionVersionPtr& v) {
+  if (!snapshotter_) return snapshotted(v, Status::Ok());
+  snapshotter_(v, [this, v](Status s) { snapshotted(v, s); });
+}
+
+void Registry::snapshotted(const FunctionVersionPtr& v, const Status& result) {
+  std::lock_guard write(write_mu_);
+  auto found = find(v->account_id, v->name);
+  if (!found.ok()) return;  // the function was deleted meanwhile
+  auto n = parse_number<uint64_t>(v->version);
+  if (!n) return;
+  Entry e = *found;
+  auto it = e.versions.find(*n);
+  // Deleted meanwhile (a function re-created since may reuse the number: not this one).
+  if (it == e.versions.end() || it->second->revision_id != v->revision_id || it->second->state != "Pending") return;
+  auto done = std::make_shared<FunctionVersion>(*it->second);
+  if (result.ok()) {
+    done->state = "Active";
+    done->state_reason.clear();
+    done->state_reason_code.clear();
+  } else {
+    done->state = "Failed";
+    done->state_reason = result.message();
+    done->state_reason_code = is_state_reason_code(result.type()) ? result.type() : "InternalError";
+  }
+  it->second = done;
+  if (Status s = commit({v->account_id, v->name}, std::move(e)); !s.ok()) {
+    log::error("cannot record the snapshot of " + v->arn() + ":" + v->version + ": " + s.message());
+  }
+}
+
+Status check_invocable(const FunctionVersion& f) {
+  if (f.version == "$LATEST" || f.state == "Active") return Status::Ok();
+  return ResourceConflict("The operation cannot be performed at this time. The function is currently in the following state: " +
+                          f.state);
+}
+
 Status Registry::delete_function(const std::string& account, const std::string& function_name,
                                  const std::string& qualifier) {
   auto ref = parse_function_ref(function_name, region_, account);
@@ -399,6 +470,7 @@ Status Registry::delete_function(const std::string& account, const std::string& 
   std::string q = !qualifier.empty() ? qualifier : ref->qualifier;
   if (q == kLatest) return InvalidParameterValue("$LATEST version cannot be deleted without deleting the function.");
   std::vector<FunctionVersionPtr> doomed;
+  std::vector<FunctionVersionPtr> deleted_versions;  // published ones, for on_version_deleted_
   {
     std::lock_guard write(write_mu_);
     auto found = find(account, ref->name);
@@ -410,7 +482,10 @@ Status Registry::delete_function(const std::string& account, const std::string& 
       functions_.erase({account, ref->name});
       doomed.push_back(e.latest);
       if (e.serving != e.latest) doomed.push_back(e.serving);
-      for (auto& [n, v] : e.versions) doomed.push_back(v);
+      for (auto& [n, v] : e.versions) {
+        doomed.push_back(v);
+        deleted_versions.push_back(v);
+      }
     } else {
       auto n = parse_number<uint64_t>(q);
       if (!n || q.size() > 18 || !e.versions.count(*n)) {
@@ -424,11 +499,15 @@ Status Registry::delete_function(const std::string& account, const std::string& 
         return ResourceConflict("Unable to delete version because the following aliases reference it: [" + users + "]");
       }
       doomed.push_back(e.versions[*n]);
+      deleted_versions.push_back(e.versions[*n]);
       e.versions.erase(*n);
       if (Status s = commit({account, ref->name}, std::move(e)); !s.ok()) return s;
     }
   }
   for (const auto& f : doomed) retire(f);
+  if (on_version_deleted_) {
+    for (const auto& v : deleted_versions) on_version_deleted_(v);
+  }
   return Status::Ok();
 }
 

@@ -60,13 +60,26 @@ using Preparer = std::function<void(const FunctionVersionPtr& f, std::function<v
 // SnapStart: snapshots a newly published version; done(Ok) makes it Active.
 using Snapshotter = std::function<void(const FunctionVersionPtr& version, std::function<void(Status)> done)>;
 
+// Takes the snapshot of a newly published version of a SnapStart function (which is in
+// State Pending meanwhile) and reports Ok when it is stored, or why it failed (the
+// Status type is one of Lambda's StateReasonCode values, e.g. FunctionError.
+// RuntimeInitError, else the version fails with InternalError). `done` runs once, on
+// any thread; after a restart of Kiln it is called again for a version still Pending.
+using Snapshotter = std::function<void(const FunctionVersionPtr& version, std::function<void(Status)> done)>;
+
+// Invoke path: a published version that is not Active cannot run (Pending: its snapshot
+// is being taken; Failed: it never will be): ResourceConflictException, as Lambda.
+// $LATEST always runs (its serving configuration is chosen by resolve()).
+Status check_invocable(const FunctionVersion& f);
+
 class Registry {
  public:
   // `store` and `code` must outlive the registry.
   Registry(Store& store, CodeStore& code, std::string region);
 
   // Loads every function from the store. Call once, before serving; then
-  // resume_preparations() once the preparer can run.
+  // resume_preparations() once the preparer and the snapshotter can run (it prepares
+  // $LATEST configurations and snapshots versions left Pending by a stop of Kiln).
   Status load();
   void resume_preparations();
 
@@ -128,6 +141,13 @@ class Registry {
   // Set before serving.
   void on_retired(std::function<void(const FunctionVersionPtr&)> callback) { on_retired_ = std::move(callback); }
   void set_preparer(Preparer preparer) { preparer_ = std::move(preparer); }
+  // Without a snapshotter, a SnapStart version is Active as soon as it is published.
+  void set_snapshotter(Snapshotter snapshotter) { snapshotter_ = std::move(snapshotter); }
+  // Called after the commit for every published version a DeleteFunction removed (one
+  // version, or all of them with the function), e.g. to delete its snapshots.
+  void on_version_deleted(std::function<void(const FunctionVersionPtr&)> callback) {
+    on_version_deleted_ = std::move(callback);
+  }
   void set_layer_resolver(LayerResolver resolver) { layer_resolver_ = std::move(resolver); }
 
  private:
@@ -143,8 +163,12 @@ class Registry {
   StatusOr<FunctionVersionPtr> replace(const std::string& account, const std::string& function_name,
                                        const nlohmann::json& request, bool code);
   Status apply_layers(const nlohmann::json& request, FunctionVersion* f) const;
-  // Publishes `from` as the entry's next version.
-  static FunctionVersionPtr add_version(Entry& e, const FunctionVersionPtr& from, const std::string& description);
+  // Publishes `from` as the entry's next version: Pending when it is to be snapshotted
+  // (then call snapshot() once it is committed and write_mu_ released).
+  FunctionVersionPtr add_version(Entry& e, const FunctionVersionPtr& from, const std::string& description) const;
+  static bool awaits_snapshot(const FunctionVersionPtr& v) { return v && v->version != "$LATEST" && v->state == "Pending"; }
+  void snapshot(const FunctionVersionPtr& v);
+  void snapshotted(const FunctionVersionPtr& v, const Status& result);
   // Requires write_mu_. Writes the entry's records, then publishes it to readers.
   Status commit(const Key& key, Entry entry);
   void prepare(const FunctionVersionPtr& f);
@@ -164,6 +188,8 @@ class Registry {
   mutable std::atomic<uint64_t> entries_listed_{0};
   std::function<void(const FunctionVersionPtr&)> on_retired_;
   Preparer preparer_;
+  Snapshotter snapshotter_;
+  std::function<void(const FunctionVersionPtr&)> on_version_deleted_;
   LayerResolver layer_resolver_;
 };
 

@@ -35,7 +35,7 @@ Status check_alias_name(const std::string& name) {
 StatusOr<FunctionVersionPtr> Registry::publish_version(const std::string& account, const std::string& function_name,
                                                        const json& req) {
   if (!req.is_object()) return InvalidRequestContent("Could not parse request body into json");
-  std::lock_guard write(write_mu_);
+  std::unique_lock write(write_mu_);
   auto found = find_by_param(account, function_name);
   if (!found.ok()) return found.status();
   auto& [key, entry] = *found;
@@ -68,6 +68,10 @@ StatusOr<FunctionVersionPtr> Registry::publish_version(const std::string& accoun
   Entry e = entry;
   FunctionVersionPtr v = add_version(e, latest, description);
   if (Status s = commit(key, std::move(e)); !s.ok()) return s;
+  write.unlock();  // the snapshotter may answer at once, and snapshotted() takes the lock
+  // Answered as published (Pending while the snapshot is taken); a quick snapshotter
+  // may already have made it Active in the registry.
+  if (awaits_snapshot(v)) snapshot(v);
   return v;
 }
 

@@ -3,6 +3,7 @@
 // fail/done style) and posts its result or error as Lambda's Node.js runtime does.
 // Init failures go to /init/error and the process exits 129; an uncaught exception or
 // unhandled rejection during an invoke fails that invoke and exits 129 / 128.
+// SnapStart (snap-start initialization only): see snap-start.js.
 'use strict';
 
 const Errors = require('./errors.js');
@@ -24,6 +25,15 @@ function installProcessHandlers() {
     LogPatch.logError('Unhandled Promise Rejection', error);
     onFatal(error, 128);
   });
+}
+
+// Makes require('kiln-snapstart') resolve from the function's CommonJS code in every
+// mode (the same code runs on $LATEST, without snapshots): its folder joins NODE_PATH.
+function exposeSnapStartModule() {
+  const dir = `${__dirname}/../modules`;
+  const current = process.env.NODE_PATH;
+  process.env.NODE_PATH = current ? `${current}:${dir}` : dir;
+  require('module')._initPaths();
 }
 
 function exitOnRuntimeApiFailure(err) {
@@ -104,6 +114,7 @@ class Runtime {
 async function run() {
   LogPatch.patchConsole();
   installProcessHandlers();
+  exposeSnapStartModule();
   const appRoot = process.env.LAMBDA_TASK_ROOT || '/var/task';
   const client = new RuntimeApiClient(process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001');
   try {
@@ -120,6 +131,14 @@ async function run() {
   } catch (error) {
     LogPatch.logError('Uncaught Exception', error);
     return onFatal(error, 129);
+  }
+  if (process.env.AWS_LAMBDA_INITIALIZATION_TYPE === 'snap-start') {
+    try {
+      // Loaded only for snapshots: the cold path of other sandboxes is unchanged.
+      await require('./snap-start.js').snapStart(client, (fatal) => { onFatal = fatal; });
+    } catch (err) {
+      return exitOnRuntimeApiFailure(err);
+    }
   }
   new Runtime(client, handler).start();
 }

@@ -44,9 +44,23 @@ class RuntimeApiClient {
     return res.status;
   }
 
-  async postInitError(response) {
+  // errorType: the Lambda-Runtime-Function-Error-Type header (default: response.errorType).
+  async postInitError(response, errorType) {
     const res = await this._request('POST', `${PREFIX}/init/error`, JSON.stringify(response),
-      errorHeaders(response));
+      errorHeaders(response, errorType));
+    return res.status;
+  }
+
+  // SnapStart: resolves after a restore; rejects on transport errors or non-200.
+  async restoreNext() {
+    const res = await this._request('GET', `${PREFIX}/restore/next`, undefined, {});
+    if (res.status !== 200) throw new Error(`GET /restore/next answered ${res.status}: ${res.body}`);
+  }
+
+  // SnapStart: the error of an after-restore hook.
+  async postRestoreError(response, errorType) {
+    const res = await this._request('POST', `${PREFIX}/restore/error`, JSON.stringify(response),
+      errorHeaders(response, errorType));
     return res.status;
   }
 
@@ -86,9 +100,9 @@ class RuntimeApiClient {
   }
 }
 
-function errorHeaders(response) {
+function errorHeaders(response, errorType) {
   // A header value must be one line of visible ASCII.
-  const type = String(response.errorType || '').replace(/[^\x20-\x7e]/g, '');
+  const type = String(errorType || response.errorType || '').replace(/[^\x20-\x7e]/g, '');
   return {'Content-Type': 'application/json', 'Lambda-Runtime-Function-Error-Type': type};
 }
 
