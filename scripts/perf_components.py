@@ -24,7 +24,6 @@ RULES = [
                                                "nlohmann"]),
     ("Runtime API handling (deliver, complete)", ["Environment::", "runtime_api", "route_runtime_request"]),
     ("frontend handle (copy headers, Call)", ["Frontend::handle", "Frontend::dispatch"]),
-    ("HTTP response write (sendmsg)", ["do_write", "write_some_op", "write_op", "write_msg_op"]),
     ("HTTP request read + parse (recvmsg, Beast parser)", ["read_some_op", "basic_parser", "Connection::read",
                                                            "on_read_some", "read_request", "reactive_socket_recv"]),
     ("timers (tcp_stream deadlines)", ["timer_queue", "deadline_timer_service", "timeout_handler",
@@ -34,12 +33,29 @@ RULES = [
 ]
 
 
+WRITE_MARKS = ["do_write", "write_some_op", "write_op", "write_msg_op"]
+LEAF_RULES = RULES[:3]  # log, cgroup, pipe: whole syscalls of their own
+
+
 def classify(frames):
-    for name, marks in RULES:
-        for f in frames:
-            if any(m in f for m in marks):
-                return name
-    return "other"
+    def first(rules):
+        for name, marks in rules:
+            for f in frames:
+                if any(m in f for m in marks):
+                    return name
+        return None
+    leaf = first(LEAF_RULES)
+    if leaf:
+        return leaf
+    comp = first(RULES) or "other"
+    # A response write (sendmsg: on loopback it also runs the peer's TCP receive and
+    # wake-up) is charged apart, named by who wrote it: inline in a handler, or posted
+    # to the connection's strand from another one.
+    if any(any(m in f for m in WRITE_MARKS) for f in frames):
+        if comp.startswith(("event loop", "HTTP request read", "timers")):
+            return "HTTP response write, posted from another connection's strand"
+        return "HTTP response write, inline in: " + comp
+    return comp
 
 
 def main():

@@ -10,7 +10,7 @@
 # Environment: BUILD_DIR (default build), BACKEND (jail|process; default jail),
 # FUNCTION (bench-c | bench-python | bench-node; default bench-c), CLIENTS (default 64),
 # SECONDS_ (measured seconds; default 10), WARM_ (warm-up seconds; default 4), OUT
-# (default a temp dir, kept).
+# (default a temp dir, kept), KILN (the kiln binary; default $BUILD_DIR/kiln).
 set -euo pipefail
 MODE=${1:?usage: profile_warm_path.sh callgrind|strace|cputime}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +37,7 @@ case "$MODE" in
   strace | cputime | perf) ;;
   *) echo "unknown mode $MODE" >&2; exit 2 ;;
 esac
-"${WRAP[@]}" "$BUILD_DIR/kiln" serve --listen "127.0.0.1:$PORT" --data-dir "$OUT/data" \
+"${WRAP[@]}" "${KILN:-$BUILD_DIR/kiln}" serve --listen "127.0.0.1:$PORT" --data-dir "$OUT/data" \
   --sandbox-backend "$BACKEND" > "$OUT/kiln.log" 2>&1 &
 KILN_PID=$!
 trap 'kill $KILN_PID 2>/dev/null || true; wait $KILN_PID 2>/dev/null || true; rm -rf "$OUT/data"' EXIT
