@@ -11,6 +11,8 @@ PKGS=(
   libseccomp-dev libcap-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev wrk nginx-light
+  # profiling the warm path (scripts/profile_warm_path.sh, bench/profile.sh)
+  linux-perf strace
   # the fuzzing tier (fuzz/): clang, and libFuzzer, which Debian ships in libclang-rt-14-dev
   # (only recommended by clang, and recommends are not installed here)
   clang libclang-rt-14-dev

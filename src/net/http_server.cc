@@ -1,10 +1,10 @@
 #include "net/http_server.h"
 
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -74,30 +74,47 @@ namespace {
 constexpr uint32_t kHeaderLimit = 64 * 1024;
 constexpr size_t kFirstRead = 4096;  // bytes asked for while waiting for a request
 
+// Each connection runs on its own strand, named by its concrete type (not through
+// any_io_executor, whose type erasure costs on every operation).
+using Strand = asio::strand<asio::io_context::executor_type>;
+using Socket = asio::basic_stream_socket<tcp, Strand>;
+using Clock = std::chrono::steady_clock;
+using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Strand>;
+
+// The shortest enabled timeout: how far ahead a connection's timer is ever armed.
+std::chrono::milliseconds timer_step(const ServerOptions& o) {
+  auto a = o.idle_timeout, b = o.read_timeout;
+  if (a.count() == 0) return b;
+  if (b.count() == 0) return a;
+  return std::min(a, b);
+}
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(tcp::socket socket, std::shared_ptr<HttpServer::Connections> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)),
-        handler_(shared_->handler), options_(shared_->options) {
+  Connection(Socket socket, std::shared_ptr<HttpServer::Connections> shared)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), shared_(std::move(shared)),
+        handler_(shared_->handler), options_(shared_->options), step_(timer_step(options_)) {
     boost::system::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
+    auto ep = socket_.remote_endpoint(ec);
     if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
-    stream_.socket().set_option(tcp::no_delay(true), ec);
+    socket_.set_option(tcp::no_delay(true), ec);
   }
 
   void start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->read(); });
   }
 
   void close() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->shutdown(); });
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shutdown(); });
   }
 
+  // Inline when called on the connection's strand (a handler answering at once, e.g.
+  // the Runtime API's 202), else posted to it.
   void write(Response response) {
-    asio::post(stream_.get_executor(),
-               [self = shared_from_this(), r = std::move(response)]() mutable {
-                 self->do_write(std::move(r));
-               });
+    asio::dispatch(socket_.get_executor(),
+                   [self = shared_from_this(), r = std::move(response)]() mutable {
+                     self->do_write(std::move(r));
+                   });
   }
 
   const std::string& peer() const { return peer_; }
@@ -108,8 +125,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // against the server's buffer budget as they arrive. on_read gets the outcome.
   void read() {
     if (buffer_.size() > 0) return read_request();  // pipelined bytes: already started
-    arm(options_.idle_timeout);
-    stream_.async_read_some(buffer_.prepare(kFirstRead),
+    set_deadline(options_.idle_timeout);
+    socket_.async_read_some(buffer_.prepare(kFirstRead),
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
                               self->buffer_.commit(n);
                               if (ec) return self->finish_read(ec);
@@ -125,12 +142,29 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const uint64_t left = shared_->budget_left();
     budget_capped_ = left < options_.body_limit;
     parser_->body_limit(budget_capped_ ? left : options_.body_limit);
-    arm(options_.read_timeout);
-    read_some();
+    set_deadline(options_.read_timeout);
+    parse_buffered();
+  }
+
+  // Parses what is already in buffer_ (usually the whole request, from the first read)
+  // here, rather than through http::async_read_some, which would post its completion
+  // before reading anything; then reads on only if the request is incomplete.
+  void parse_buffered() {
+    beast::error_code ec;
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        break;
+      }
+      if (ec || used == 0) break;
+    }
+    on_read_some(ec);
   }
 
   void read_some() {
-    http::async_read_some(stream_, buffer_, *parser_,
+    http::async_read_some(socket_, buffer_, *parser_,
                           [self = shared_from_this()](beast::error_code ec, size_t) {
                             self->on_read_some(ec);
                           });
@@ -147,16 +181,36 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // deadline runs while the handler answers.
   void finish_read(beast::error_code ec) {
     release();
-    stream_.expires_never();
+    deadline_ = kNoDeadline;
     on_read(ec);
   }
 
-  void arm(std::chrono::milliseconds timeout) {
-    if (timeout.count() > 0) {
-      stream_.expires_after(timeout);
-    } else {
-      stream_.expires_never();
+  // Deadlines cost no timer operation per request: moving one only stores a time. The
+  // timer is armed at most step_ ahead (the shortest timeout), so a deadline set later
+  // is never before the pending wait's expiry and no wait is ever cancelled; when the
+  // wait ends early it re-arms towards the current deadline. A connection with a
+  // deadline thus wakes at most once per step_ besides its requests.
+  void set_deadline(std::chrono::milliseconds timeout) {
+    if (timeout.count() == 0) {
+      deadline_ = kNoDeadline;
+      return;
     }
+    deadline_ = Clock::now() + timeout;
+    if (!timer_waiting_) wait_deadline(Clock::now());
+  }
+
+  void wait_deadline(Clock::time_point now) {
+    timer_waiting_ = true;
+    timer_.expires_at(std::min(deadline_, now + step_));
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) { self->on_timer(ec); });
+  }
+
+  void on_timer(boost::system::error_code ec) {
+    timer_waiting_ = false;
+    if (ec || closed_ || deadline_ == kNoDeadline) return;  // no read running: its start re-arms
+    const Clock::time_point now = Clock::now();
+    if (now >= deadline_) return shutdown();  // the pending read ends with operation_aborted
+    wait_deadline(now);
   }
 
   // Memory this request holds now: the read buffer and the body (its declared length
@@ -193,7 +247,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_.reset();
     buffer_ = beast::flat_buffer();
     release();
-    stream_.expires_never();
+    deadline_ = kNoDeadline;
     keep_alive_ = false;
     Response r = options_.over_budget ? options_.over_budget() : Response(http::status::payload_too_large, 11);
     r.keep_alive(false);
@@ -227,25 +281,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
     responder.respond(internal_error_response());
   }
 
+  // One response at a time: the next request is read only once this one is written.
   void do_write(Response response) {
     if (closed_) return;
     if (!keep_alive_) response.keep_alive(false);
     response.prepare_payload();
-    auto owned = std::make_shared<Response>(std::move(response));
-    http::async_write(stream_, *owned,
-                      [self = shared_from_this(), owned](beast::error_code ec, size_t) {
-                        if (ec || owned->need_eof()) return self->shutdown();
-                        self->read();
-                      });
+    response_ = std::move(response);
+    http::async_write(socket_, response_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec || self->response_.need_eof()) return self->shutdown();
+      self->response_ = Response();
+      self->read();
+    });
   }
 
   void shutdown() {
     if (closed_) return;
     closed_ = true;
     release();
+    deadline_ = kNoDeadline;
+    timer_.cancel();  // its wait holds this connection
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.socket().close(ec);
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
     if (options_.on_close) options_.on_close();
     std::lock_guard lock(shared_->mu);
     shared_->open.erase(shared_from_this());
@@ -267,12 +324,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::atomic<bool> answered_{false};
   };
 
-  beast::tcp_stream stream_;
+  static constexpr Clock::time_point kNoDeadline = Clock::time_point::max();
+
+  Socket socket_;
+  Timer timer_;  // waits towards deadline_ (see set_deadline)
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  Response response_;  // being written
   std::shared_ptr<HttpServer::Connections> shared_;
   const Handler& handler_;        // owned by shared_
   const ServerOptions& options_;  // owned by shared_
+  const std::chrono::milliseconds step_;
+  Clock::time_point deadline_ = kNoDeadline;  // reading must end by then
+  bool timer_waiting_ = false;
   std::string peer_;
   bool keep_alive_ = true;
   bool closed_ = false;
@@ -282,7 +346,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
 // A connection for an accepted socket, registered as open; null (socket closed, unread)
 // when the server is at max_connections or stopped (*stopped set).
-std::shared_ptr<Connection> admit(const std::shared_ptr<HttpServer::Connections>& shared, tcp::socket socket,
+std::shared_ptr<Connection> admit(const std::shared_ptr<HttpServer::Connections>& shared, Socket socket,
                                   bool* stopped) {
   std::lock_guard lock(shared->mu);
   *stopped = shared->stopped;  // accepted as stop() ran
@@ -313,7 +377,7 @@ void HttpServer::start() { accept(); }
 
 void HttpServer::accept() {
   acceptor_.async_accept(asio::make_strand(io_),
-                         [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                         [self = shared_from_this()](beast::error_code ec, Socket socket) {
                            if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
                            // Out of fds (EMFILE/ENFILE) or the like: re-arming at once
                            // would spin, so wait a little for descriptors to free up.

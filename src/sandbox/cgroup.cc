@@ -213,6 +213,9 @@ StatusOr<SandboxCgroup> CgroupLayout::create_unlimited(const std::string& id) co
     cg.dir_fd_.reset(::open(cg.dirs_[0].c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!cg.dir_fd_.valid()) return errno_status("open " + cg.dirs_[0].string(), errno);
   }
+  // Optional: an older v2 kernel has no memory.peak (then the path read finds nothing
+  // too). The open file follows the cgroup through rename().
+  if (!cg.memory_dir_.empty()) cg.peak_fd_.reset(::open(cg.peak_file().c_str(), O_RDONLY | O_CLOEXEC));
   return cg;
 }
 
@@ -282,9 +285,22 @@ Status SandboxCgroup::add_process(pid_t pid) const {
   return Status::Ok();
 }
 
+fs::path SandboxCgroup::peak_file() const {
+  return memory_dir_ / (v2_ ? "memory.peak" : "memory.max_usage_in_bytes");
+}
+
 uint64_t SandboxCgroup::peak_memory_bytes() const {
   if (memory_dir_.empty()) return 0;
-  std::string v = read_control(memory_dir_ / (v2_ ? "memory.peak" : "memory.max_usage_in_bytes"));
+  if (peak_fd_.valid()) {
+    char buf[32];
+    // SAFETY: reads at most sizeof buf - 1 bytes of a file we own into a stack buffer;
+    // a control file regenerates its text at offset 0 on every read.
+    ssize_t n = ::pread(peak_fd_.get(), buf, sizeof buf - 1, 0);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    return std::strtoull(buf, nullptr, 10);
+  }
+  std::string v = read_control(peak_file());
   return std::strtoull(v.c_str(), nullptr, 10);
 }
 
@@ -299,6 +315,7 @@ bool SandboxCgroup::out_of_memory() const {
 Status SandboxCgroup::remove() {
   procs_.clear();
   dir_fd_.reset();
+  peak_fd_.reset();
   Status result;
   for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
     // A cgroup is busy for a moment after its last task was reaped; bounded retry.

@@ -55,6 +55,8 @@ class SandboxCgroup {
   // "0" itself. Valid until remove().
   const std::vector<UniqueFd>& procs_files() const { return procs_; }
   // Peak memory usage (v1 memory.max_usage_in_bytes, v2 memory.peak); 0 if unknown.
+  // Read on every invoke (the REPORT line): one pread of a file kept open since
+  // creation, not an open/read/close by path (the path walk in cgroupfs was most of it).
   uint64_t peak_memory_bytes() const;
   // True once the memory limit killed a process (oom_kill count > 0).
   bool out_of_memory() const;
@@ -63,12 +65,14 @@ class SandboxCgroup {
 
  private:
   friend class CgroupLayout;
+  std::filesystem::path peak_file() const;
   bool v2_ = false;
   std::vector<std::string> controllers_;  // v1 hierarchy of each directory ("" on v2)
   std::filesystem::path memory_dir_;      // where the memory files are
   std::vector<std::filesystem::path> dirs_;  // every directory created, one per hierarchy
   std::vector<UniqueFd> procs_;  // cgroup.procs of each directory
   UniqueFd dir_fd_;
+  UniqueFd peak_fd_;  // the peak-memory file, if it existed at creation (else read by path)
 };
 
 // Where and how Kiln creates cgroups. Detected once; create() is thread-safe.

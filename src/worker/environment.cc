@@ -398,8 +398,10 @@ void Environment::handle_result(const std::string& id, net::Request&& request, b
       after = complete_locked(std::move(request.body()), "");
     }
   }
-  if (responder) responder->respond(accepted());
+  // The caller's answer first: the 202 wakes the runtime, and that send would otherwise
+  // sit on the invoke's critical path (the runtime has nothing to do until /next).
   if (after) after();
+  if (responder) responder->respond(accepted());
 }
 
 net::Response Environment::on_response_too_large() {
