@@ -63,8 +63,6 @@ struct FunctionVersion {
   std::string last_update_status = "Successful";
   std::string last_update_reason;
   std::string last_update_reason_code;
-  // SnapStart ApplyOn PublishedVersions: published versions start from a snapshot.
-  bool snap_start = false;
   // For published versions: the $LATEST revision they were published from.
   std::string published_from_revision;
 

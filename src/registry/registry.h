@@ -57,8 +57,6 @@ using LayerResolver = std::function<StatusOr<LayerContent>(const std::string& ac
 // Initializes a sandbox for a new configuration and reports whether its runtime came
 // up (Ok) or failed to initialize (the error). `done` runs once, on any thread.
 using Preparer = std::function<void(const FunctionVersionPtr& f, std::function<void(Status)> done)>;
-// SnapStart: snapshots a newly published version; done(Ok) makes it Active.
-using Snapshotter = std::function<void(const FunctionVersionPtr& version, std::function<void(Status)> done)>;
 
 // Takes the snapshot of a newly published version of a SnapStart function (which is in
 // State Pending meanwhile) and reports Ok when it is stored, or why it failed (the
