@@ -236,13 +236,9 @@ Status checkpoint_process(pid_t pid, const CheckpointOptions& options, const std
   }
   // Killed while traced: collect the traced threads' exits so none stays attached to us.
   ::kill(pid, SIGKILL);
-  // Other threads first: a traced leader is reported only once its threads are reaped.
-  std::stable_partition(frozen.begin(), frozen.end(), [&](const Frozen& f) { return f.tid != pid; });
-  for (const Frozen& f : frozen) {
-    int st;
-    while (::waitpid(f.tid, &st, __WALL) == f.tid && !WIFEXITED(st) && !WIFSIGNALED(st)) {
-    }
-  }
+  std::vector<pid_t> tids;
+  for (const Frozen& f : frozen) tids.push_back(f.tid);
+  reap_traced(tids);
   return Status::Ok();
 }
 

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 #include "common/unique_fd.h"
@@ -107,6 +108,22 @@ StatusOr<uint64_t> find_syscall_insn(pid_t pid, uint64_t start, uint64_t end) {
     if (buf[i] == 0x0f && buf[i + 1] == 0x05) return start + i;
   }
   return snap_error("no syscall instruction in the vdso");
+}
+
+void reap_traced(std::vector<pid_t> tids, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!tids.empty() && std::chrono::steady_clock::now() < deadline) {
+    for (size_t i = 0; i < tids.size();) {
+      int st = 0;
+      pid_t r = ::waitpid(tids[i], &st, __WALL | WNOHANG);
+      if ((r == tids[i] && (WIFEXITED(st) || WIFSIGNALED(st))) || (r < 0 && errno == ECHILD)) {
+        tids.erase(tids.begin() + static_cast<long>(i));
+      } else {
+        ++i;
+      }
+    }
+    if (!tids.empty()) ::usleep(500);
+  }
 }
 
 std::vector<pid_t> list_threads(pid_t pid) {

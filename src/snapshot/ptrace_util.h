@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -36,6 +37,11 @@ StatusOr<long> inject_syscall(pid_t tid, const image::Regs& base, uint64_t sysca
 
 // Address of a `syscall` instruction (0f 05) in the [vdso] at [start, end) of `pid`.
 StatusOr<uint64_t> find_syscall_insn(pid_t pid, uint64_t start, uint64_t end);
+
+// After SIGKILL of traced threads: collects each one's exit as tracer (polling, so that
+// a pid-1 thread waiting in zap_pid_ns_processes for its traced siblings cannot deadlock
+// us). Bounded by `limit`.
+void reap_traced(std::vector<pid_t> tids, std::chrono::milliseconds limit = std::chrono::seconds(10));
 
 // Threads of `pid` (host tids), sorted.
 std::vector<pid_t> list_threads(pid_t pid);

@@ -132,10 +132,11 @@ Status complete_restore(pid_t stub_pid, const std::filesystem::path& dir, std::s
   if (s.ok()) s = trace_and_set(stub_pid, plan, replay, seized);
   if (!s.ok()) {
     ::kill(stub_pid, SIGKILL);  // the caller reaps it; EXITKILL covers us dying too
+    std::vector<pid_t> others;
     for (pid_t t : seized) {
-      int st;
-      if (t != stub_pid) ::waitpid(t, &st, __WALL);
+      if (t != stub_pid) others.push_back(t);
     }
+    reap_traced(others);
     return s;
   }
   for (pid_t t : seized) ::ptrace(PTRACE_DETACH, t, 0, 0);

@@ -340,9 +340,15 @@ long make_fd(const FdRec& f) {
     case kFdPipe: {
       int p[2];
       check(sys(__NR_pipe2, L(p), kOCloexec), "pipe2");
+      // Lift both ends above every image fd first so neither lands on the other's target.
+      long hi[2];
+      for (int k = 0; k < 2; ++k) {
+        hi[k] = check(sys(__NR_fcntl, p[k], kFDupfdCloexec, L(H->max_fd) + 1), "lift a pipe end");
+        sys(__NR_close, p[k]);
+      }
       const bool is_read = (f.flags & 3) == 0;
-      long mine = is_read ? p[0] : p[1];
-      long other = is_read ? p[1] : p[0];
+      long mine = is_read ? hi[0] : hi[1];
+      long other = is_read ? hi[1] : hi[0];
       check(sys(__NR_dup3, other, f.peer_fd, 0), "place the other pipe end");
       sys(__NR_close, other);
       return mine;

