@@ -106,7 +106,9 @@ Status dump_memory(pid_t pid, const ProcView& view, PlanBuilder& plan, const std
       continue;
     }
     if (v.has_flag("io") || v.has_flag("pf")) return snap_error("cannot restore a device mapping: " + v.path);
-    if (shared) return snap_error("cannot restore a shared mapping yet: '" + v.path + "'");
+    if (shared && (v.path.empty() || v.path[0] != '/' || v.path.rfind("/memfd:", 0) == 0)) {
+      return snap_error("cannot restore a shared anonymous or memfd mapping yet: '" + v.path + "'");
+    }
     const bool anon = v.path.empty() || v.path == "[heap]" || v.path == "[stack]" || v.path.rfind("[anon:", 0) == 0;
     auto pm = d.pagemap_of(v);
     if (!pm.ok()) return pm.status();
@@ -138,12 +140,16 @@ Status dump_memory(pid_t pid, const ProcView& view, PlanBuilder& plan, const std
     if (!id || !id->ok || id->ino != v.inode) {
       return snap_error("the mapped file " + v.path + " is not the file the sandbox sees at that path");
     }
-    r.kind = image::kVmaFile;
+    r.kind = shared ? image::kVmaFileShared : image::kVmaFile;
     r.file_off = v.offset;
     r.file_size = id->size;
     r.mtime_sec = id->mtime_sec;
     r.mtime_nsec = id->mtime_nsec;
     r.path = plan.add_string(v.path);
+    if (shared) {  // the file holds the contents
+      plan.vmas.push_back(r);
+      continue;
+    }
     r.pages_off = d.next_off;
     r.first_run = static_cast<image::u32>(plan.runs.size());
     Status s = d.runs(*pm, [](uint64_t e) { return (e & kSwapped) || ((e & kPresent) && !(e & kFilePage)); },

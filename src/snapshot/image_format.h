@@ -57,6 +57,7 @@ enum VmaKind : u32 {
   kVmaVdso = 5,       // [vdso]: moved here
   kVmaVvar = 6,       // [vvar]: moved here
   kVmaVvarVclock = 7, // [vvar_vclock]: moved here
+  kVmaFileShared = 8, // shared file mapping: map the file MAP_SHARED (contents are the file's)
 };
 
 struct Str {
@@ -226,10 +227,11 @@ inline const char* validate_plan(const u8* p, u64 size) {
       if (v.pages_off % kPageSize || v.pages_off > h.pages_size || len > h.pages_size - v.pages_off) {
         return "plan: vma pages out of bounds";
       }
-    } else if (v.kind < kVmaAnon || v.kind > kVmaVvarVclock) {
+    } else if (v.kind < kVmaAnon || v.kind > kVmaFileShared) {
       return "plan: vma kind";
     }
     if (v.prot & ~7u) return "plan: vma prot";
+    if (v.kind == kVmaFileShared && (!str_ok(v.path, h) || v.file_off % kPageSize)) return "plan: vma file";
     if (v.kind == kVmaFile) {
       if (!str_ok(v.path, h) || v.file_off % kPageSize) return "plan: vma file";
       if (v.first_run > h.n_runs || v.n_runs > h.n_runs - v.first_run) return "plan: vma runs";

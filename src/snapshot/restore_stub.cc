@@ -256,7 +256,8 @@ void reset_address_space() {
 }
 
 long open_checked_file(const VmaRec& v) {
-  long fd = sys(__NR_open, L(str(v.path)), 0 /*O_RDONLY*/ | kOCloexec, 0);
+  const int mode = (v.kind == kVmaFileShared && (v.prot & kProtWrite)) ? 2 /*O_RDWR*/ : 0 /*O_RDONLY*/;
+  long fd = sys(__NR_open, L(str(v.path)), mode | kOCloexec, 0);
   if (failed(fd)) die("open a mapped file", fd);
   Stat st;
   check(sys(__NR_fstat, fd, L(&st)), "fstat a mapped file");
@@ -298,6 +299,12 @@ void map_vma(const VmaRec& v) {
                   v.pages_off + off, "read saved file pages");
       }
       if (v.n_runs) check(sys(__NR_mprotect, L(v.start), L(len), L(v.prot)), "protect a file mapping");
+      break;
+    }
+    case kVmaFileShared: {
+      long fd = open_checked_file(v);
+      check(sys(__NR_mmap, L(v.start), L(len), L(v.prot), kMapShared | kMapFixed, fd, L(v.file_off)), "map a shared file");
+      sys(__NR_close, fd);
       break;
     }
     default:

@@ -67,6 +67,9 @@ class SnapshotTest : public ::testing::Test {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root (namespaces, ptrace, chroot)";
     root_ = TestRoot::make();
     fs::copy_file(SNAP_TARGET, root_.data / "snap_target");
+    for (const char* f : {"runtime_app.py", "runtime_app.js"}) {
+      if (fs::exists(fs::path(SNAP_TESTDATA) / f)) fs::copy_file(fs::path(SNAP_TESTDATA) / f, root_.data / f);
+    }
     std::ofstream data(root_.data / "data.bin", std::ios::binary);
     for (int i = 0; i < 64 * 1024; ++i) data.put(static_cast<char>(i % 251));
   }
@@ -117,6 +120,69 @@ TEST_F(SnapshotTest, CProcessRestoresTwiceFromOneImage) {
   }
   EXPECT_EQ(namespaces.size(), 2u);
   for (Sandboxed& copy : copies) copy.kill_and_reap();
+}
+
+constexpr const char* kNextPath = "/2018-06-01/runtime/restore/next";
+
+std::string replay_for(uint16_t port) {
+  return std::string("GET ") + kNextPath + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+         "\r\nContent-Length: 0\r\n\r\n";
+}
+
+// Starts `argv` (a runtime talking to `api`), lets it block on GET restore/next, and
+// checkpoints it while it waits in `blocked_syscall`.
+void checkpoint_runtime(const TestRoot& root, testing::TestApi& api, const std::vector<std::string>& argv,
+                        long blocked_syscall, const fs::path& image) {
+  Sandboxed s = testing::start_process(root, argv);
+  UniqueFd conn = api.accept_one(std::chrono::seconds(60));
+  ASSERT_TRUE(conn.valid()) << "runtime did not connect: " << s.read_line(std::chrono::seconds(1)).value_or("");
+  auto req = testing::TestApi::read_request(conn.get(), std::chrono::seconds(60));
+  ASSERT_TRUE(req.has_value());
+  EXPECT_NE(req->find(kNextPath), std::string::npos);
+  ASSERT_TRUE(testing::wait_in_syscall(s.pid, blocked_syscall));
+  CheckpointOptions opts;
+  opts.runtime_api_port = api.port;
+  Status st = checkpoint_process(s.pid, opts, image);
+  ASSERT_TRUE(st.ok()) << st.message();
+  s.kill_and_reap();
+}
+
+// Restores one copy, answers its replayed request with `event`, returns the POSTed body.
+std::string invoke_restored(const TestRoot& root, testing::TestApi& api, const fs::path& image, const std::string& event,
+                            Sandboxed& copy) {
+  Status st = testing::restore_into(root, image, replay_for(api.port), copy);
+  EXPECT_TRUE(st.ok()) << st.message();
+  if (!st.ok()) return "";
+  UniqueFd conn = api.accept_one();
+  EXPECT_TRUE(conn.valid());
+  auto req = testing::TestApi::read_request(conn.get());
+  EXPECT_TRUE(req.has_value());
+  if (!req) return "";
+  EXPECT_EQ(*req, replay_for(api.port));
+  testing::TestApi::respond(conn.get(), 200, event);
+  auto post = testing::TestApi::read_request(conn.get());
+  EXPECT_TRUE(post.has_value());
+  if (!post) return "";
+  testing::TestApi::respond(conn.get(), 202, "{}");
+  // The runtime goes back to restore/next on the same connection.
+  auto next = testing::TestApi::read_request(conn.get());
+  EXPECT_TRUE(next.has_value() && next->find(kNextPath) != std::string::npos);
+  return post->substr(post->find("\r\n\r\n") + 4);
+}
+
+TEST_F(SnapshotTest, PythonBlockedOnRuntimeApiAnswersAfterRestore) {
+  testing::TestApi api = testing::TestApi::make();
+  const fs::path image = root_.images / "py";
+  checkpoint_runtime(root_, api, {"/usr/bin/python3", "-S", "/snapdata/runtime_app.py", std::to_string(api.port)},
+                     45 /*recvfrom*/, image);
+  for (int i = 0; i < 2; ++i) {
+    Sandboxed copy;
+    std::string body = invoke_restored(root_, api, image, "{\"id\": " + std::to_string(i) + "}", copy);
+    EXPECT_NE(body.find("\"echo\": {\"id\": " + std::to_string(i) + "}"), std::string::npos) << body;
+    EXPECT_NE(body.find("\"total\": 10485760"), std::string::npos) << body;
+    EXPECT_NE(body.find("\"pid\": 1"), std::string::npos) << body;
+    copy.kill_and_reap();
+  }
 }
 
 }  // namespace

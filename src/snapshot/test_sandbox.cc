@@ -9,7 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cstring>
+#include <fstream>
+#include <thread>
 
 #ifndef KILN_RESTORE_STUB
 #error "KILN_RESTORE_STUB must name the built kiln-restore"
@@ -170,6 +176,67 @@ Status restore_into(const TestRoot& r, const std::filesystem::path& image, std::
     out.pid = -1;
   }
   return s;
+}
+
+TestApi TestApi::make() {
+  TestApi api;
+  api.listener.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(api.listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  ::listen(api.listener.get(), 256);
+  socklen_t len = sizeof(a);
+  ::getsockname(api.listener.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  api.port = ntohs(a.sin_port);
+  return api;
+}
+
+UniqueFd TestApi::accept_one(std::chrono::milliseconds timeout) {
+  pollfd p{listener.get(), POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return UniqueFd();
+  return UniqueFd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+}
+
+std::optional<std::string> TestApi::read_request(int fd, std::chrono::milliseconds timeout) {
+  std::string buf;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  size_t need = std::string::npos;
+  for (;;) {
+    size_t head_end = buf.find("\r\n\r\n");
+    if (head_end != std::string::npos && need == std::string::npos) {
+      size_t cl = buf.find("Content-Length: ");
+      size_t body = cl != std::string::npos && cl < head_end ? std::stoul(buf.substr(cl + 16)) : 0;
+      need = head_end + 4 + body;
+    }
+    if (need != std::string::npos && buf.size() >= need) return buf;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
+    char tmp[65536];
+    ssize_t n = ::read(fd, tmp, sizeof(tmp));
+    if (n <= 0) return std::nullopt;
+    buf.append(tmp, static_cast<size_t>(n));
+  }
+}
+
+bool TestApi::respond(int fd, int status, const std::string& body) {
+  std::string r = "HTTP/1.1 " + std::to_string(status) + " OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body;
+  return ::write(fd, r.data(), r.size()) == static_cast<ssize_t>(r.size());
+}
+
+bool wait_in_syscall(pid_t pid, long nr, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  const std::string want = std::to_string(nr) + " ";
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
+    std::string line;
+    std::getline(in, line);
+    if (line.rfind(want, 0) == 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
 }
 
 }  // namespace kiln::snapshot::testing

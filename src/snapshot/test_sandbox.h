@@ -45,6 +45,21 @@ Sandboxed start_stub(const TestRoot& r, RestoreFds& fds);
 // open_image + start_stub + complete_restore. On failure the stub is reaped and pid = -1.
 Status restore_into(const TestRoot& r, const std::filesystem::path& image, std::string_view replay, Sandboxed& out);
 
-std::filesystem::path stub_path();  // the built kiln-restore
+std::filesystem::path stub_path();
+
+// A minimal "Runtime API" for tests: one listening socket on 127.0.0.1 (ephemeral port).
+struct TestApi {
+  UniqueFd listener;
+  uint16_t port = 0;
+  static TestApi make();
+  // Accepts one connection (bounded wait); invalid on timeout.
+  UniqueFd accept_one(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Reads one HTTP request (head + Content-Length body); nullopt on EOF/timeout.
+  static std::optional<std::string> read_request(int fd, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  static bool respond(int fd, int status, const std::string& body);
+};
+
+// True once thread `pid` sits in syscall `nr` (per /proc/PID/syscall); bounded wait.
+bool wait_in_syscall(pid_t pid, long nr, std::chrono::milliseconds timeout = std::chrono::seconds(60));  // the built kiln-restore
 
 }  // namespace kiln::snapshot::testing
