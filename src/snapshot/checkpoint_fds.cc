@@ -129,7 +129,17 @@ struct FdDumper {
       UniqueFd p = steal(fd);
       int n = 0;
       if (!p.valid() || ::ioctl(p.get(), FIONREAD, &n) != 0) return snap_errno("FIONREAD on " + what);
-      if (n) return snap_error(what + " is a pipe with unread data");
+      if (n && (r.flags & O_ACCMODE) == O_RDONLY) {
+        // Copy the unread bytes without consuming them: tee() into a pipe of our own.
+        if (n >= static_cast<int>(image::kMaxPath)) return snap_error(what + " is a pipe with more than 4 KiB unread");
+        int tmp[2];
+        if (::pipe2(tmp, O_CLOEXEC | O_NONBLOCK) != 0) return snap_errno("pipe2");
+        UniqueFd tr(tmp[0]), tw(tmp[1]);
+        ssize_t got = ::tee(p.get(), tw.get(), static_cast<size_t>(n), SPLICE_F_NONBLOCK);
+        std::string bytes(static_cast<size_t>(std::max<ssize_t>(got, 0)), '\0');
+        if (got != n || ::read(tr.get(), bytes.data(), bytes.size()) != got) return snap_error("cannot copy the unread bytes of " + what);
+        r.path = plan.add_string(bytes);
+      }
     } else if (link.rfind("socket:", 0) == 0) {
       if (Status s = socket(fd, r); !s.ok()) return s;
     } else if (!link.empty() && link[0] == '/') {
@@ -159,9 +169,14 @@ struct FdDumper {
     for (auto& [ino, e] : ends) {
       if (e.first < 0 || e.second < 0) return snap_error("a pipe with only one end in the process");
     }
+    std::map<uint64_t, image::Str> unread;  // inode -> bytes (recorded on a read end)
+    for (const image::FdRec& r : plan.fds) {
+      if (r.kind == image::kFdPipe && r.path.len) unread[inode_of[r.fd]] = r.path;
+    }
     for (image::FdRec& r : plan.fds) {
       if (r.kind != image::kFdPipe || r.dup_of >= 0) continue;
       const auto& e = ends[inode_of[r.fd]];
+      r.path = unread.count(inode_of[r.fd]) && r.fd == std::min(e.first, e.second) ? unread[inode_of[r.fd]] : image::Str{};
       const bool is_read = (r.flags & O_ACCMODE) == O_RDONLY;
       const int creator = std::min(e.first, e.second);
       if (r.fd == creator) {

@@ -100,7 +100,7 @@ struct FdRec {
   i32 dup_of;     // >= 0: same open file description as this earlier fd: dup it
   i32 peer_fd;    // kFdPipe creator: the fd that gets the other end (must exist)
   i64 pos;        // kFdFile
-  Str path;       // kFdFile
+  Str path;       // kFdFile: the path; kFdPipe: bytes unread at the checkpoint
   u64 a, b, c, d, e;  // per kind: eventfd: a=count b=semaphore; timerfd: a=clock
                       // b=value ns c=interval ns d=ticks pending; signalfd: a=mask;
                       // api socket: a=port b=nodelay c=keepalive d=outstanding
@@ -249,7 +249,7 @@ inline const char* validate_plan(const u8* p, u64 size) {
     const FdRec& f = fds[i];
     if (f.fd < 0 || static_cast<u32>(f.fd) > h.max_fd || f.fd > 65535) return "plan: fd number";
     if (f.kind < kFdFile || f.kind > kFdApiSocket) return "plan: fd kind";
-    if (f.kind == kFdFile && !str_ok(f.path, h)) return "plan: fd path";
+    if ((f.kind == kFdFile || (f.kind == kFdPipe && f.path.len)) && !str_ok(f.path, h)) return "plan: fd path";
     if (f.dup_of >= f.fd) return "plan: fd dup order";
   }
   auto threads = reinterpret_cast<const ThreadRec*>(p + h.off_threads);

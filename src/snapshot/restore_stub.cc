@@ -353,6 +353,9 @@ long make_fd(const FdRec& f) {
         hi[k] = check(sys(__NR_fcntl, p[k], kFDupfdCloexec, L(H->max_fd) + 1), "lift a pipe end");
         sys(__NR_close, p[k]);
       }
+      if (f.path.len) {  // bytes that were unread at the checkpoint
+        check(sys(__NR_write, hi[1], L(str(f.path)), f.path.len) == f.path.len ? 0 : -5, "refill a pipe");
+      }
       const bool is_read = (f.flags & 3) == 0;
       long mine = is_read ? hi[0] : hi[1];
       long other = is_read ? hi[1] : hi[0];

@@ -185,5 +185,20 @@ TEST_F(SnapshotTest, PythonBlockedOnRuntimeApiAnswersAfterRestore) {
   }
 }
 
+TEST_F(SnapshotTest, NodeBlockedInHttpRequestAnswersAfterRestore) {
+  testing::TestApi api = testing::TestApi::make();
+  const fs::path image = root_.images / "node";
+  checkpoint_runtime(root_, api, {"/usr/bin/node", "/snapdata/runtime_app.js", std::to_string(api.port)},
+                     281 /*epoll_pwait*/, image);
+  for (int i = 0; i < 2; ++i) {
+    Sandboxed copy;
+    std::string body = invoke_restored(root_, api, image, "{\"id\":" + std::to_string(i) + "}", copy);
+    EXPECT_NE(body.find("\"echo\":{\"id\":" + std::to_string(i) + "}"), std::string::npos) << body;
+    EXPECT_NE(body.find("\"total\":20000"), std::string::npos) << body;
+    EXPECT_NE(body.find("\"pid\":1"), std::string::npos) << body;
+    copy.kill_and_reap();
+  }
+}
+
 }  // namespace
 }  // namespace kiln::snapshot
