@@ -7,9 +7,12 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <set>
 #include <thread>
 
+#include "snapshot/image_format.h"
 #include "snapshot/test_sandbox.h"
 
 namespace kiln::snapshot {
@@ -198,6 +201,134 @@ TEST_F(SnapshotTest, NodeBlockedInHttpRequestAnswersAfterRestore) {
     EXPECT_NE(body.find("\"pid\":1"), std::string::npos) << body;
     copy.kill_and_reap();
   }
+}
+
+int count_fds() {
+  int n = 0;
+  for (auto& e : fs::directory_iterator("/proc/self/fd")) n += e.path().filename().string() != ".";
+  return n;
+}
+
+bool has_children() {
+  int st;
+  return !(::waitpid(-1, &st, WNOHANG) < 0 && errno == ECHILD);
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+void write_file(const fs::path& p, const std::string& bytes) {
+  fs::remove(p);
+  std::ofstream out(p, std::ios::binary);
+  out << bytes;
+}
+
+// A copy of `image` whose plan/pages went through `edit`.
+fs::path corrupt(const fs::path& image, const std::string& name, const std::function<void(std::string&, std::string&)>& edit) {
+  fs::path dir = image.parent_path() / name;
+  fs::create_directories(dir);
+  std::string plan = read_file(image / "plan"), pages = read_file(image / "pages");
+  edit(plan, pages);
+  write_file(dir / "plan", plan);
+  write_file(dir / "pages", pages);
+  return dir;
+}
+
+void reseal(std::string& plan) {
+  auto* h = reinterpret_cast<image::PlanHeader*>(plan.data());
+  h->checksum = image::checksum(reinterpret_cast<const image::u8*>(plan.data()), plan.size(),
+                                offsetof(image::PlanHeader, checksum));
+}
+
+TEST_F(SnapshotTest, BadImagesFailCleanlyWithoutStrayProcesses) {
+  const fs::path image = root_.images / "c";
+  checkpoint_target(image);
+  ASSERT_FALSE(has_children());
+  const int fds_before = count_fds();
+  struct Case {
+    const char* name;
+    std::function<void(std::string&, std::string&)> edit;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {"plan-truncated", [](std::string& p, std::string&) { p.resize(p.size() / 2); }, "size mismatch"},
+      {"plan-empty", [](std::string& p, std::string&) { p.clear(); }, "plan size out of bounds"},
+      {"plan-garbled", [](std::string& p, std::string&) { p[p.size() / 2] ^= 0x5a; }, "checksum mismatch"},
+      {"plan-bad-magic", [](std::string& p, std::string&) { p[0] ^= 1; reseal(p); }, "bad magic"},
+      {"plan-vma-out-of-pages",
+       [](std::string& p, std::string&) {
+         auto* h = reinterpret_cast<image::PlanHeader*>(p.data());
+         auto* v = reinterpret_cast<image::VmaRec*>(p.data() + h->off_vmas);
+         for (uint32_t i = 0; i < h->n_vmas; ++i) {
+           if (v[i].kind == image::kVmaAnon) v[i].pages_off = h->pages_size + 4096;
+         }
+         reseal(p);
+       },
+       "vma pages out of bounds"},
+      {"plan-vma-in-stub-range",
+       [](std::string& p, std::string&) {
+         auto* h = reinterpret_cast<image::PlanHeader*>(p.data());
+         auto* v = reinterpret_cast<image::VmaRec*>(p.data() + h->off_vmas);
+         v[0].start = image::kStubBase;
+         v[0].end = image::kStubBase + 4096;
+         reseal(p);
+       },
+       "stub range"},
+      {"plan-section-out-of-file",
+       [](std::string& p, std::string&) {
+         auto* h = reinterpret_cast<image::PlanHeader*>(p.data());
+         h->n_fds = 1u << 30;
+         reseal(p);
+       },
+       "section out of bounds"},
+      {"pages-truncated", [](std::string&, std::string& g) { g.resize(g.size() / 2); }, "pages file size"},
+      {"pages-grown", [](std::string&, std::string& g) { g += "garbage"; }, "pages file size"},
+  };
+  for (const Case& c : cases) {
+    fs::path bad = corrupt(image, c.name, c.edit);
+    Sandboxed copy;
+    Status st = testing::restore_into(root_, bad, "", copy);
+    EXPECT_FALSE(st.ok()) << c.name;
+    EXPECT_NE(st.message().find(c.expect), std::string::npos) << c.name << ": " << st.message();
+    EXPECT_EQ(copy.pid, -1) << c.name;
+    EXPECT_FALSE(has_children()) << c.name;
+  }
+  EXPECT_EQ(count_fds(), fds_before);
+}
+
+TEST_F(SnapshotTest, ManyRestoresLeakNoFdsAndNoZombies) {
+  const fs::path image = root_.images / "c";
+  checkpoint_target(image);
+  const int fds_before = count_fds();
+  for (int i = 0; i < 200; ++i) {
+    Sandboxed copy;
+    Status st = testing::restore_into(root_, image, "", copy);
+    ASSERT_TRUE(st.ok()) << i << ": " << st.message();
+    ASSERT_TRUE(report(copy).has_value()) << i;
+    copy.kill_and_reap();
+  }
+  EXPECT_EQ(count_fds(), fds_before);
+  EXPECT_FALSE(has_children());
+}
+
+TEST_F(SnapshotTest, RefusedCheckpointLeavesTheProcessRunning) {
+  Sandboxed s = testing::start_process(
+      root_, {"/usr/bin/python3", "-S", "-c",
+              "import socket, sys\n"
+              "a, b = socket.socketpair()\n"
+              "print('ready', flush=True)\n"
+              "for line in sys.stdin: print('echo', line.strip(), flush=True)\n"});
+  ASSERT_EQ(s.read_line(), "ready");
+  ASSERT_TRUE(testing::wait_in_syscall(s.pid, 0 /*read*/));
+  Status st = checkpoint_process(s.pid, CheckpointOptions{}, root_.images / "refused");
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("socket other than a Runtime API connection"), std::string::npos) << st.message();
+  EXPECT_FALSE(fs::exists(root_.images / "refused" / "plan"));
+  // Detached, not stopped, and its interrupted read restarted: it still answers.
+  ASSERT_TRUE(s.send("hi\n"));
+  EXPECT_EQ(s.read_line(), "echo hi");
+  s.kill_and_reap();
 }
 
 }  // namespace
