@@ -120,6 +120,13 @@ TEST_F(SnapshotTest, CProcessRestoresTwiceFromOneImage) {
     }
     EXPECT_TRUE(piped);
     namespaces.insert(pidns(copy.pid));
+    // Restored without any capability (PR_SET_MM_MAP and the rest need none).
+    std::ifstream status("/proc/" + std::to_string(copy.pid) + "/status");
+    std::string line, cap_eff;
+    while (std::getline(status, line)) {
+      if (line.rfind("CapEff:", 0) == 0) cap_eff = line;
+    }
+    EXPECT_EQ(cap_eff, "CapEff:\t0000000000000000");
   }
   EXPECT_EQ(namespaces.size(), 2u);
   for (Sandboxed& copy : copies) copy.kill_and_reap();

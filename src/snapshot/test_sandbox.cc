@@ -4,7 +4,9 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/capability.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -110,6 +112,10 @@ struct ChildPlan {
     for (int i = 0; i < 3; ++i) tmp[i] = ::fcntl(p.fds[i], F_DUPFD_CLOEXEC, 100);
     for (int i = 0; i < 3; ++i) ::dup2(tmp[i], 3 + i);
     int exe = ::fcntl(p.exec_fd, F_DUPFD_CLOEXEC, 100);  // the stub closes every other fd itself
+    // As in Kiln's jail: the stub runs with no capabilities at all (and no new privileges).
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct none[2] = {};
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::syscall(SYS_capset, &hdr, none) != 0) ::_exit(93);
     char* argv[] = {const_cast<char*>("kiln-restore"), nullptr};
     char* envp[] = {nullptr};
     ::fexecve(exe, argv, envp);
