@@ -428,7 +428,10 @@ void Environment::handle_init_error(net::Request&& request, net::ResponderPtr re
     broken_ = true;
     log_line_locked("INIT_REPORT Init Duration: " + std::to_string(ms_since(created_)) + " ms\tPhase: init\tStatus: error");
     if (current_ && !current_->delivered) after = complete_locked(body, "Unhandled");
-    if (auto waiter = init_settled_locked({400, "Runtime.InitError", body})) {
+    // Lambda's runtimes report a failed before-snapshot hook as an init error of this type.
+    const bool hook = start_kind_ == StartKind::kForSnapshot &&
+                      request["Lambda-Runtime-Function-Error-Type"] == "Runtime.BeforeSnapshotError";
+    if (auto waiter = init_settled_locked({400, hook ? "Runtime.BeforeSnapshotError" : "Runtime.InitError", body})) {
       after = after ? std::function<void()>([a = after, waiter] { a(); waiter(); }) : waiter;
     }
   }

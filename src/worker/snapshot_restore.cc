@@ -29,30 +29,31 @@ uint64_t bytes_under(const fs::path& dir) {
   return n;
 }
 
-// The sandbox's /tmp as its (frozen) first process sees it, packed beside the image.
-Status save_tmp(pid_t pid, uint32_t ephemeral_mb, const fs::path& dir) {
-  const std::string root = "/proc/" + std::to_string(pid) + "/root";
-  UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root_fd.valid()) return ServiceError("the sandbox is gone: " + root);
-  UniqueFd tmp(::openat(root_fd.get(), "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!tmp.valid()) return ServiceError("cannot open the sandbox's /tmp");
+// The sandbox's /tmp (an open directory of it), packed beside the image.
+Status save_tmp(int tmp_dir, uint32_t ephemeral_mb, const fs::path& dir) {
   UniqueFd out(::open((dir / kTmpArchive).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!out.valid()) return ServiceError("cannot create " + (dir / kTmpArchive).string());
   sandbox::TmpArchiveLimits limits;
   limits.max_bytes = uint64_t{ephemeral_mb} << 20;
-  return sandbox::pack_tmp_tree(tmp.get(), out.get(), limits);
+  return sandbox::pack_tmp_tree(tmp_dir, out.get(), limits);
 }
 
 }  // namespace
 
 Status take_snapshot(pid_t pid, uint32_t ephemeral_mb, const fs::path& dir, SnapshotMeta& meta) {
   if (pid <= 0) return ServiceError("the sandbox is gone");
+  // /tmp is opened first: a successful checkpoint kills the process, and the open
+  // directory keeps its tmpfs readable (nothing else runs in the sandbox by then).
+  const std::string root = "/proc/" + std::to_string(pid) + "/root";
+  UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd.valid()) return ServiceError("the sandbox is gone: " + root);
+  UniqueFd tmp(::openat(root_fd.get(), "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!tmp.valid()) return ServiceError("cannot open the sandbox's /tmp");
   const auto t0 = std::chrono::steady_clock::now();
   snapshot::CheckpointOptions options;
   if (Status s = snapshot::checkpoint_process(pid, options, dir / kImage); !s.ok()) return s;
-  // Still frozen: nothing in the sandbox changes /tmp while it is packed.
-  if (Status s = save_tmp(pid, ephemeral_mb, dir); !s.ok()) return s;
   meta.checkpoint_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (Status s = save_tmp(tmp.get(), ephemeral_mb, dir); !s.ok()) return s;
   meta.bytes = bytes_under(dir);
   return Status::Ok();
 }
@@ -66,13 +67,17 @@ StatusOr<std::unique_ptr<sandbox::Sandbox>> restore_sandbox(sandbox::SandboxBack
   if (!tmp.valid()) return ServiceError("snapshot without its /tmp archive: " + dir.string());
   spec.argv = {sandbox::kRestoreStubPath};
   spec.env.clear();  // the restored process keeps the environment it had
-  spec.pass_fds = image->stub_fds();
+  // At fds 3, 4, 5 of the restorer (snapshot/image_format.h: kPlanFd, kPagesFd, kReadyFd).
+  spec.pass_fds = {image->plan.get(), image->pages.get(), image->ready_write.get()};
   spec.tmp_archive_fd = tmp.get();
   auto sb = backend.create(spec);
-  image->close_stub_ends();
+  image->plan.reset();
+  image->pages.reset();
+  image->ready_write.reset();  // the restorer holds the only write end: EOF if it dies
   if (!sb.ok()) return sb.status();
   const std::string request = replay + "\r\nHost: 127.0.0.1:" + std::to_string(spec.runtime_api_port) + "\r\n\r\n";
-  if (Status s = snapshot::complete_restore((*sb)->host_pid(), *image, request); !s.ok()) {
+  if (Status s = snapshot::complete_restore((*sb)->host_pid(), dir / kImage, request, image->ready_read.get());
+      !s.ok()) {
     (*sb)->destroy();
     return s;
   }

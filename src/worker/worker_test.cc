@@ -66,8 +66,8 @@ if mode == "init_exit":
     sys.exit(7)
 if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
     if mode == "before_fail":
-        call("POST", "restore/error", json.dumps({"errorType": "HookFailed", "errorMessage": "no snapshot"}),
-             {"Lambda-Runtime-Function-Error-Type": "HookFailed"})
+        call("POST", "init/error", json.dumps({"errorType": "HookFailed", "errorMessage": "no snapshot"}),
+             {"Lambda-Runtime-Function-Error-Type": "Runtime.BeforeSnapshotError"})
         sys.exit(1)
     status, _, body = call("GET", "restore/next")
     with open(os.environ["PID_FILE"] + ".restored", "w") as f:
