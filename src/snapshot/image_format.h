@@ -258,6 +258,7 @@ inline const char* validate_plan(const u8* p, u64 size) {
   for (u32 i = 0; i < h.n_threads; ++i) {
     const ThreadRec& t = threads[i];
     if (t.tid <= prev_tid) return "plan: threads not in ascending tid order";
+    if (t.tid > (1 << 22)) return "plan: tid above pid_max";  // bounds the stub's pid burning
     prev_tid = t.tid;
     if (!section_ok(t.xstate_off, t.xstate_len, 1, size)) return "plan: xstate out of bounds";
   }
