@@ -126,9 +126,14 @@ Status dump_memory(pid_t pid, const ProcView& view, PlanBuilder& plan, const std
       }
       r.pages_off = d.next_off;
       d.next_off += len;
+      r.first_run = static_cast<image::u32>(plan.runs.size());
       Status s = d.runs(*pm, [](uint64_t e) { return (e & (kPresent | kSwapped)) != 0; },
-                        [&](uint64_t first, uint64_t n) { return d.copy(v, first, n, r.pages_off - 0); });
+                        [&](uint64_t first, uint64_t n) {
+                          plan.runs.push_back({first, n});  // for an eager restore (--eager)
+                          return d.copy(v, first, n, r.pages_off);
+                        });
       if (!s.ok()) return s;
+      r.n_runs = static_cast<image::u32>(plan.runs.size()) - r.first_run;
       plan.vmas.push_back(r);
       continue;
     }

@@ -74,7 +74,8 @@ struct VmaRec {
   u64 file_size;   // kVmaFile: st_size at checkpoint
   i64 mtime_sec, mtime_nsec;  // kVmaFile
   Str path;        // kVmaFile: path as the sandbox sees it
-  u32 first_run, n_runs;  // kVmaFile: runs of saved pages (RunRec)
+  u32 first_run, n_runs;  // runs of saved pages (RunRec): kVmaFile copies them; kVmaAnon
+                          // and kVmaStack prefault them when the stub runs with --eager
 };
 
 struct RunRec {
@@ -232,8 +233,8 @@ inline const char* validate_plan(const u8* p, u64 size) {
     }
     if (v.prot & ~7u) return "plan: vma prot";
     if (v.kind == kVmaFileShared && (!str_ok(v.path, h) || v.file_off % kPageSize)) return "plan: vma file";
-    if (v.kind == kVmaFile) {
-      if (!str_ok(v.path, h) || v.file_off % kPageSize) return "plan: vma file";
+    if (v.kind == kVmaFile && (!str_ok(v.path, h) || v.file_off % kPageSize)) return "plan: vma file";
+    if (v.kind == kVmaFile || v.kind == kVmaAnon || v.kind == kVmaStack) {
       if (v.first_run > h.n_runs || v.n_runs > h.n_runs - v.first_run) return "plan: vma runs";
       for (u32 r = 0; r < v.n_runs; ++r) {
         const RunRec& run = runs[v.first_run + r];
@@ -257,6 +258,7 @@ inline const char* validate_plan(const u8* p, u64 size) {
   for (u32 i = 0; i < h.n_threads; ++i) {
     const ThreadRec& t = threads[i];
     if (t.tid <= prev_tid) return "plan: threads not in ascending tid order";
+    if (t.tid > (1 << 22)) return "plan: tid above pid_max";  // bounds the stub's pid burning
     prev_tid = t.tid;
     if (!section_ok(t.xstate_off, t.xstate_len, 1, size)) return "plan: xstate out of bounds";
   }

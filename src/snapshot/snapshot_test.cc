@@ -338,5 +338,23 @@ TEST_F(SnapshotTest, RefusedCheckpointLeavesTheProcessRunning) {
   s.kill_and_reap();
 }
 
+TEST_F(SnapshotTest, RefusesASandboxWithMoreThanOneProcess) {
+  Sandboxed s = testing::start_process(
+      root_, {"/usr/bin/python3", "-S", "-c",
+              "import os, sys, time\n"
+              "if os.fork() == 0:\n"
+              "    time.sleep(1000)\n"
+              "print('ready', flush=True)\n"
+              "for line in sys.stdin: print('echo', line.strip(), flush=True)\n"});
+  ASSERT_EQ(s.read_line(), "ready");
+  ASSERT_TRUE(testing::wait_in_syscall(s.pid, 0 /*read*/));
+  Status st = checkpoint_process(s.pid, CheckpointOptions{}, root_.images / "tree");
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("more than one process"), std::string::npos) << st.message();
+  ASSERT_TRUE(s.send("hi\n"));
+  EXPECT_EQ(s.read_line(), "echo hi");
+  s.kill_and_reap();
+}
+
 }  // namespace
 }  // namespace kiln::snapshot

@@ -89,6 +89,7 @@ struct ChildPlan {
   int in_r, out_w;
   int fds[3] = {-1, -1, -1};  // plan, pages, ready -> 3, 4, 5 (stub only)
   int exec_fd = -1;           // stub: fexecve
+  bool eager = false;
   std::vector<std::string> argv;
 };
 
@@ -116,7 +117,7 @@ struct ChildPlan {
     __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct none[2] = {};
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::syscall(SYS_capset, &hdr, none) != 0) ::_exit(93);
-    char* argv[] = {const_cast<char*>("kiln-restore"), nullptr};
+    char* argv[] = {const_cast<char*>("kiln-restore"), p.eager ? const_cast<char*>("--eager") : nullptr, nullptr};
     char* envp[] = {nullptr};
     ::fexecve(exe, argv, envp);
     ::_exit(91);
@@ -156,13 +157,14 @@ Sandboxed start_process(const TestRoot& r, const std::vector<std::string>& argv)
   return spawn(p, r);
 }
 
-Sandboxed start_stub(const TestRoot& r, RestoreFds& fds) {
+Sandboxed start_stub(const TestRoot& r, RestoreFds& fds, bool eager) {
   UniqueFd exe(::open(stub_path().c_str(), O_RDONLY | O_CLOEXEC));
   ChildPlan p;
   p.fds[0] = fds.plan.get();
   p.fds[1] = fds.pages.get();
   p.fds[2] = fds.ready_write.get();
   p.exec_fd = exe.get();
+  p.eager = eager;
   Sandboxed s = spawn(p, r);
   fds.plan.reset();
   fds.pages.reset();
@@ -170,10 +172,11 @@ Sandboxed start_stub(const TestRoot& r, RestoreFds& fds) {
   return s;
 }
 
-Status restore_into(const TestRoot& r, const std::filesystem::path& image, std::string_view replay, Sandboxed& out) {
+Status restore_into(const TestRoot& r, const std::filesystem::path& image, std::string_view replay, Sandboxed& out,
+                    bool eager) {
   auto fds = open_image(image);
   if (!fds.ok()) return fds.status();
-  out = start_stub(r, *fds);
+  out = start_stub(r, *fds, eager);
   Status s = complete_restore(out.pid, image, replay, fds->ready_read.get());
   if (!s.ok()) {
     int st;

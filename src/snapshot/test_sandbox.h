@@ -41,9 +41,11 @@ struct Sandboxed {
 // Starts argv[0] (a path inside the sandbox) with argv in a new sandbox.
 Sandboxed start_process(const TestRoot& r, const std::vector<std::string>& argv);
 // Starts the restore stub with the image's fds in a new sandbox (before complete_restore).
-Sandboxed start_stub(const TestRoot& r, RestoreFds& fds);
+// eager: run the stub with --eager (saved anonymous pages copied at restore).
+Sandboxed start_stub(const TestRoot& r, RestoreFds& fds, bool eager = false);
 // open_image + start_stub + complete_restore. On failure the stub is reaped and pid = -1.
-Status restore_into(const TestRoot& r, const std::filesystem::path& image, std::string_view replay, Sandboxed& out);
+Status restore_into(const TestRoot& r, const std::filesystem::path& image, std::string_view replay, Sandboxed& out,
+                    bool eager = false);
 
 std::filesystem::path stub_path();
 
