@@ -184,6 +184,16 @@ def reseed_after_restore():
         random.seed()  # no argument: seeded from os.urandom
 
 
+def adopt_copy_identity(headers):
+    """What differs per restored copy comes with Kiln's /restore/next answer: its log
+    stream (the snapshot holds the snapshotted sandbox's), so that context and
+    environment name this copy's own stream."""
+    stream = headers.get("kiln-log-stream-name")
+    if stream:
+        os.environ["AWS_LAMBDA_LOG_STREAM_NAME"] = stream
+        lambda_context.LambdaContext.log_stream_name = stream
+
+
 def snap_start(api):
     """The snapshot handshake; returns when the copy is restored and its hooks ran, or
     exits the process after reporting a hook's error."""
@@ -196,7 +206,7 @@ def snap_start(api):
         sys.exit(64)
     sys.stdout.flush()
     sys.stderr.flush()
-    api.restore_next()
+    adopt_copy_identity(api.restore_next() or {})
     reseed_after_restore()
     try:
         _run_hooks(hooks.get_after_restore())

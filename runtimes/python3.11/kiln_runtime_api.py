@@ -67,11 +67,13 @@ class RuntimeAPIClient:
 
     def restore_next(self):
         """SnapStart: tells the Runtime API the runtime is ready to be snapshotted; returns
-        after a restore. Raises RuntimeAPIError on anything but 200."""
-        status, _, body = self._request(
+        after a restore. Returns the answer's headers (names lower-case). Raises
+        RuntimeAPIError on anything but 200."""
+        status, headers, body = self._request(
             b"GET " + _PREFIX.encode() + b"/restore/next HTTP/1.1\r\n", b"", b"")
         if status != 200:
             raise RuntimeAPIError("GET /restore/next answered %d: %r" % (status, bytes(body[:200])))
+        return headers
 
     def post_restore_error(self, error_body, error_type):
         """SnapStart: posts the error of an after-restore hook; returns the HTTP status."""

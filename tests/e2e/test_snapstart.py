@@ -213,6 +213,62 @@ class SnapStartRestartTest(KilnTestCase):
         self.assertIn("Restore Duration", tail_of(r))
 
 
+NODE_HOOKS = r"""
+const fs = require('fs');
+const crypto = require('crypto');
+const {registerBeforeSnapshot, registerAfterRestore} = require('kiln-snapstart');
+const INIT_RANDOM = Math.random();
+fs.writeFileSync('/tmp/init.txt', 'written at init');
+const state = {before: 0, after: 0, invokes: 0, first: null};
+registerBeforeSnapshot(() => { state.before += 1; });
+registerAfterRestore(() => {
+  state.after += 1;
+  state.first = {random: Math.random(), uuid: crypto.randomUUID(), bytes: crypto.randomBytes(16).toString('hex')};
+});
+exports.handler = async (event, context) => {
+  state.invokes += 1;
+  if (event.exit) process.exit(0);
+  if (event.sleep) await new Promise((r) => setTimeout(r, event.sleep * 1000));
+  return {before: state.before, after: state.after, invokes: state.invokes, first: state.first,
+          init_random: INIT_RANDOM, init_text: fs.readFileSync('/tmp/init.txt', 'utf8'),
+          init_type: process.env.AWS_LAMBDA_INITIALIZATION_TYPE, stream: context.logStreamName,
+          request: context.awsRequestId};
+};
+"""
+
+
+@unittest.skipUnless(harness.is_jailed(), "snapshots need the jail backend")
+class NodeSnapStartTest(KilnTestCase):
+
+    def test_restore_hooks_and_fifty_unique_copies(self):
+        name, _ = self.create_function(node_zip(NODE_HOOKS), "nodejs20.x", "index.handler",
+                                       SnapStart={"ApplyOn": "PublishedVersions"}, Timeout=30)
+        v = self.lam.publish_version(FunctionName=name)["Version"]
+        self.lam.get_waiter("published_version_active").wait(
+            FunctionName=name, Qualifier=v, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        r = self.lam.invoke(FunctionName=name, Qualifier=v, LogType="Tail", Payload=b"{}")
+        out = json.loads(r["Payload"].read())
+        self.assertNotIn("FunctionError", r, out)
+        self.assertEqual((out["before"], out["after"], out["invokes"]), (1, 1, 1), out)
+        self.assertEqual(out["init_text"], "written at init")
+        self.assertEqual(out["init_type"], "snap-start")
+        self.assertRegex(tail_of(r), r"Restore Duration: [0-9.]+ ms")
+        n = 50
+
+        def one(_):
+            resp = self.lam.invoke(FunctionName=name, Qualifier=v, Payload=json.dumps({"sleep": 3}).encode())
+            return json.loads(resp["Payload"].read())
+
+        with concurrent.futures.ThreadPoolExecutor(n) as pool:
+            outs = list(pool.map(one, range(n)))
+        copies = [o for o in outs if o["invokes"] == 1]  # first invokes of restored copies
+        self.assertGreaterEqual(len(copies), n - 1)
+        self.assertEqual(len({o["stream"] for o in copies}), len(copies))
+        for key in ("random", "uuid", "bytes"):
+            values = {o["first"][key] for o in copies}
+            self.assertEqual(len(values), len(copies), "%s repeated across restored copies" % key)
+
+
 def kiln_pid(server):
     return server.proc.pid
 

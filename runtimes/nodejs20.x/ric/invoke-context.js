@@ -4,14 +4,24 @@
 // complete at once; only the first completion of an invoke counts.
 'use strict';
 
-// Per-sandbox values, read once.
-const environmentData = Object.freeze({
+// Per-sandbox values, read once (a restored copy renames its log stream: adoptCopyIdentity).
+const environmentData = ({
   functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
   functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
   memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
   logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
   logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
 });
+
+// SnapStart: what differs per restored copy comes with Kiln's /restore/next answer (its
+// log stream; the snapshot holds the snapshotted sandbox's).
+function adoptCopyIdentity(headers) {
+  const stream = headers && headers['kiln-log-stream-name'];
+  if (stream) {
+    process.env.AWS_LAMBDA_LOG_STREAM_NAME = stream;
+    environmentData.logStreamName = stream;
+  }
+}
 
 // One listener on process 'beforeExit' (the event loop ran empty), reset per invoke.
 const beforeExit = {
@@ -90,4 +100,4 @@ function build(headers, complete, fail) {
   return [callback, context];
 }
 
-module.exports = {build, beforeExit};
+module.exports = {build, beforeExit, adoptCopyIdentity};

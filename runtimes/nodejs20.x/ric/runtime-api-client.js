@@ -55,6 +55,7 @@ class RuntimeApiClient {
   async restoreNext() {
     const res = await this._request('GET', `${PREFIX}/restore/next`, undefined, {});
     if (res.status !== 200) throw new Error(`GET /restore/next answered ${res.status}: ${res.body}`);
+    return res.headers;
   }
 
   // SnapStart: the error of an after-restore hook.

@@ -139,7 +139,7 @@ async function snapStart(client, setFatal) {
     await reportHookError((r, t) => client.postInitError(r, t), BEFORE_SNAPSHOT_ERROR, error);
     process.exit(64);
   }
-  await client.restoreNext();
+  require('./invoke-context').adoptCopyIdentity(await client.restoreNext());
   renewRandomness();
   setFatal((error) => {
     reportHookError((r, t) => client.postRestoreError(r, t), AFTER_RESTORE_ERROR, error)
