@@ -208,7 +208,7 @@ StatusOr<std::shared_ptr<Environment>> Worker::create_now(
   if (restored) {
     // What differs per copy reaches the restored runtime with its /restore/next answer.
     env->set_start_kind(StartKind::kRestored, begun,
-                        {{"Kiln-Log-Stream-Name", stream}, {"Kiln-Sandbox-Id", id}});
+                        {{"Kiln-Log-Stream-Name", stream}});
   } else if (kind == StartKind::kForSnapshot) {
     env->set_start_kind(StartKind::kForSnapshot);
   }

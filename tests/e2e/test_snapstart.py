@@ -178,6 +178,28 @@ class PythonSnapStartTest(KilnTestCase):
         self.assertEqual(errors, [])
         self.assertGreater(answers[0], 0)
 
+    def test_provisioned_concurrency_restores_too(self):
+        name, _ = self.make()
+        v = self.publish(name)["Version"]
+        self.wait_version(name, v)
+        self.lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier=v,
+                                                    ProvisionedConcurrentExecutions=3)
+        wait_until(lambda: self.lam.get_provisioned_concurrency_config(
+            FunctionName=name, Qualifier=v)["Status"] == "READY", "provisioned READY", timeout=120)
+        # A restored process's executable stays Kiln's restorer (/proc/PID/exe names it).
+        restored = []
+        for p in os.listdir("/proc"):
+            if p.isdigit():
+                try:
+                    if os.readlink("/proc/%s/exe" % p).endswith("/.kiln/restore"):
+                        restored.append(p)
+                except OSError:
+                    pass
+        self.assertGreaterEqual(len(restored), 3)
+        r, out = self.invoke(name, v, tail=True)
+        self.assertEqual((out["before"], out["after"], out["invokes"]), (1, 1, 1), out)
+        self.assertNotIn("Init Duration", tail_of(r))
+
     def test_delete_version_deletes_its_snapshot(self):
         name, _ = self.make()
         v = self.publish(name)["Version"]
